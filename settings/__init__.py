@@ -1,0 +1,1 @@
+"""Typed configuration: the seed's camelCase YAML, environment variables and CLI flags."""

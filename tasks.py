@@ -1,0 +1,40 @@
+"""Developer tasks (``invoke --list``).
+
+``invoke test`` is the one command CI runs (see README.md): lint, type-check, then the whole test suite with
+coverage. Everything that waits runs in virtual time, so the suite stays well inside its budget on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+
+from invoke.context import Context
+from invoke.tasks import task
+
+PY = "python"
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff (lint) and mypy (strict on machines/ and settings/)."""
+    c.run(f"{PY} -m ruff check .", pty=False)
+    c.run(f"{PY} -m mypy", pty=False)
+
+
+@task(pre=[lint])
+def test(c: Context) -> None:
+    """Lint, type-check, then run every test with coverage (the README's test command)."""
+    c.run(f"{PY} -m pytest -q -p no:cacheprovider --cov --cov-report=term", pty=False)
+
+
+@task
+def props(c: Context) -> None:
+    """Property-based tests with the long Hypothesis profile."""
+    env = dict(os.environ, HYPOTHESIS_PROFILE="long")
+    c.run(f"{PY} -m pytest -q tests -k 'property or props or hypothesis'", env=env, pty=False)
+
+
+@task
+def statecharts(c: Context) -> None:
+    """Regenerate the statechart diagrams (SVG + Mermaid) from machines/."""
+    c.run(f"{PY} -m engine statecharts", pty=False)
