@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from sqlalchemy import Engine
@@ -34,6 +34,9 @@ from engine.store.records import (
 from engine.store.retention import DEFAULT_INTERVAL_SECONDS, RetentionPolicy, run_retention
 from engine.store.schema import SCHEMA_VERSION
 from engine.store.writer import StoreWriter, WriterStats
+
+if TYPE_CHECKING:
+    from settings import EngineSettings
 
 log = logging.getLogger("engine.store")
 
@@ -97,7 +100,7 @@ class Store:
         return cls(engine, parsed, retention=retention, queue_size=queue_size, batch_max=batch_max)
 
     @classmethod
-    def from_settings(cls, settings: Any, *, migrate_schema: bool = True) -> Store:
+    def from_settings(cls, settings: EngineSettings, *, migrate_schema: bool = True) -> Store:
         """:meth:`open` with ``database.url``, ``database.schema_version`` and ``database.retention.*``."""
         url, version, retention = settings_values(settings)
         return cls.open(url, version, retention=retention, migrate_schema=migrate_schema)
@@ -208,7 +211,7 @@ class Store:
             return sqlops.apply_retention(conn, self.retention, now)
 
 
-def settings_values(settings: Any) -> tuple[str, int, RetentionPolicy]:
+def settings_values(settings: EngineSettings) -> tuple[str, int, RetentionPolicy]:
     """(url, schema_version, retention) from an ``EngineSettings`` (see the settings contract)."""
     database = settings.database
     retention = database.retention
@@ -255,7 +258,7 @@ async def open_store(
 
 
 @asynccontextmanager
-async def open_store_from_settings(settings: Any, *, wall_clock: Any = None) -> AsyncIterator[Store]:
+async def open_store_from_settings(settings: EngineSettings, *, wall_clock: Any = None) -> AsyncIterator[Store]:
     """:func:`open_store` configured from an ``EngineSettings``."""
     url, version, retention = settings_values(settings)
     async with open_store(url, version, retention=retention, wall_clock=wall_clock) as store:
