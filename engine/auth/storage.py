@@ -32,10 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,6 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 HEADER = MAGIC + bytes([VERSION])
 DEFAULT_KEY_ENV = "TOPSTEPX_TOKEN_KEY"
-DEFAULT_TOKEN_PATH = "~/.topstepx-engine/token.bin"
 KEYRING_SERVICE = "topstepx-engine"
 KEYGEN_COMMAND = "python -m engine token keygen"
 
@@ -260,21 +262,19 @@ def resolve_key(key_env: str, key_source: str = "environment", env: Mapping[str,
     return decode_key(encoded, f"environment variable {key_env}")
 
 
-def open_token_store(settings: Any, env: Mapping[str, str] | None = None) -> TokenStore:
+def open_token_store(settings: EngineSettings, env: Mapping[str, str] | None = None) -> TokenStore:
     """The store configured in ``settings.authentication.storage`` (``EngineSettings``). Start-up errors raise
     :class:`TokenStorageError`."""
     storage = settings.authentication.storage
-    kind = getattr(storage, "type", "encrypted")
+    kind = storage.type
     if kind == "memory":
         return MemoryTokenStore()
     if kind != "encrypted":
         raise TokenStorageError(f"authentication.storage.type must be 'encrypted' or 'memory', got {kind!r}")
-    key_env = getattr(storage, "key_env", None) or DEFAULT_KEY_ENV
-    key = resolve_key(key_env, getattr(storage, "key_source", "environment"), env)
+    key = resolve_key(storage.key_env, storage.key_source, env)
     return EncryptedFileTokenStore(token_path(settings), key)
 
 
-def token_path(settings: Any) -> Path:
-    """The token file configured in ``authentication.storage.path`` (default ``~/.topstepx-engine/token.bin``)."""
-    configured = getattr(settings.authentication.storage, "path", None)
-    return Path(configured or DEFAULT_TOKEN_PATH).expanduser()
+def token_path(settings: EngineSettings) -> Path:
+    """The token file configured in ``authentication.storage.path``."""
+    return Path(settings.authentication.storage.path).expanduser()

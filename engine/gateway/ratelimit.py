@@ -35,9 +35,12 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+if TYPE_CHECKING:
+    from settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -244,16 +247,15 @@ class RateLimiter:
         self._log_events = log_events
 
     @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> RateLimiter:
+    def from_settings(cls, settings: EngineSettings, **kwargs: Any) -> RateLimiter:
         """Build from ``EngineSettings`` (``error_handling.rate_limit``); keyword arguments override."""
         rl = settings.error_handling.rate_limit
-        resilience_logging = getattr(getattr(settings, "logging", None), "resilience", None)
         params: dict[str, Any] = {
             "history": WindowLimit(rl.history.requests, float(rl.history.window_seconds)),
             "general": WindowLimit(rl.general.requests, float(rl.general.window_seconds)),
             "queue_size": rl.queue_size,
             "drop_oldest": rl.drop_oldest,
-            "log_events": bool(getattr(resilience_logging, "rate_limit", True)),
+            "log_events": settings.logging.resilience.rate_limit,
         }
         params.update(kwargs)
         return cls(**params)

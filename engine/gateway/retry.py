@@ -26,9 +26,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
+
+if TYPE_CHECKING:
+    from settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,7 @@ class RetryPolicy:
             raise ValueError(f"retry backoff multiplier must be >= 1, got {self.multiplier}")
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> RetryPolicy:
+    def from_settings(cls, settings: EngineSettings, **overrides: Any) -> RetryPolicy:
         """From ``EngineSettings.error_handling.retries`` (milliseconds in the config, seconds here)."""
         r = settings.error_handling.retries
         params: dict[str, Any] = {

@@ -8,7 +8,6 @@ import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import trio
@@ -23,7 +22,9 @@ from engine.auth.storage import (
     generate_key,
     open_token_store,
     resolve_key,
+    token_path,
 )
+from settings import EngineSettings, load_settings
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.s1gnature-DO-NOT-LOG"
 EXPIRES = datetime(2026, 5, 6, 13, 36, 3, 496279, tzinfo=UTC)
@@ -39,10 +40,13 @@ def token() -> StoredToken:
     return StoredToken(token=SECRET, expires_at=EXPIRES, revision=7)
 
 
-def settings(kind: str = "encrypted", path: Path | None = None, key_env: str = "TEST_TOKEN_KEY",
-             key_source: str = "environment") -> SimpleNamespace:
-    storage = SimpleNamespace(type=kind, encryption="AES-256", key_source=key_source, key_env=key_env, path=path)
-    return SimpleNamespace(authentication=SimpleNamespace(storage=storage))
+def settings(kind: str = "encrypted", path: Path | None = None, key_env: str = "TEST_TOKEN_KEY") -> EngineSettings:
+    overrides = {
+        "authentication.storage.type": kind,
+        "authentication.storage.keyEnv": key_env,
+        "authentication.storage.path": str(path) if path is not None else None,
+    }
+    return load_settings(env={}, overrides=overrides)
 
 
 def test_round_trip_keeps_token_expiry_and_revision(tmp_path: Path, key: bytes, token: StoredToken) -> None:
@@ -181,8 +185,7 @@ def test_open_token_store_by_type(tmp_path: Path, token: StoredToken) -> None:
     assert isinstance(store, EncryptedFileTokenStore)
     store.save(token)
     assert open_token_store(settings(path=tmp_path / "token.bin"), env=env).load() == token
-    with pytest.raises(TokenStorageError, match="'encrypted' or 'memory'"):
-        open_token_store(settings("plaintext"), env=env)
+    assert token_path(settings(path=tmp_path / "token.bin")) == tmp_path / "token.bin"
 
 
 def test_missing_key_is_a_startup_error_naming_the_variable_and_keygen(tmp_path: Path) -> None:

@@ -38,3 +38,28 @@ def test_clear_with_a_path_removes_the_token_file(tmp_path: Path, capsys: pytest
 def test_token_without_action_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["token"]) == 2
     assert "keygen" in capsys.readouterr().out
+
+
+def test_clear_reads_the_token_path_from_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "state" / "token.enc"
+    EncryptedFileTokenStore(path, os.urandom(32)).save(
+        StoredToken(token="secret", expires_at=datetime(2026, 1, 1, tzinfo=UTC), revision=1)
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(f"authentication:\n  storage:\n    type: encrypted\n    path: '{path}'\n")
+    assert main(["token", "clear", "--config", str(config)]) == 0
+    assert not path.exists()
+
+
+def test_keygen_names_the_configured_variable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("authentication:\n  storage:\n    keyEnv: MY_DESK_TOKEN_KEY\n")
+    assert main(["token", "keygen", "--config", str(config)]) == 0
+    assert "export MY_DESK_TOKEN_KEY=" in capsys.readouterr().err
+
+
+def test_clear_with_a_bad_config_exits_2_naming_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("authentication:\n  storage:\n    type: plaintext\n")
+    assert main(["token", "clear", "--config", str(config)]) == 2
+    assert "type" in capsys.readouterr().err

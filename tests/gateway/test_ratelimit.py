@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from types import SimpleNamespace
 
 import pytest
 import trio
@@ -20,6 +19,7 @@ from engine.gateway.ratelimit import (
     WindowLimit,
     window_for,
 )
+from settings import EngineSettings, load_settings
 
 MARGIN = 0.001
 
@@ -272,23 +272,19 @@ async def test_stats_report_usage_and_queue_depth(autojump_clock: object) -> Non
 
 
 def test_from_settings_reads_error_handling_rate_limit() -> None:
-    settings = SimpleNamespace(
-        error_handling=SimpleNamespace(
-            rate_limit=SimpleNamespace(
-                history=SimpleNamespace(requests=30, window_seconds=30),
-                general=SimpleNamespace(requests=200, window_seconds=60),
-                queue_size=7,
-                drop_oldest=False,
-            )
-        )
-    )
+    settings = load_settings(env={}, overrides={
+        "errorHandling.rateLimit.history.requests": 30,
+        "errorHandling.rateLimit.queueSize": 7,
+        "errorHandling.rateLimit.dropOldest": False,
+    })
 
     async def main() -> None:
-        limiter = RateLimiter.from_settings(settings)
-        stats = limiter.stats()
+        stats = RateLimiter.from_settings(settings).stats()
         assert stats.windows[Window.HISTORY].limit == 30
-        assert stats.windows[Window.GENERAL].window_seconds == 60
+        assert stats.windows[Window.HISTORY].window_seconds == 30
+        assert (stats.windows[Window.GENERAL].limit, stats.windows[Window.GENERAL].window_seconds) == (200, 60)
         assert stats.queue_size == 7
+        assert RateLimiter.from_settings(EngineSettings()).stats().queue_size == 1000
 
     trio.run(main)
 

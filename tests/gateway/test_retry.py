@@ -6,7 +6,6 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from engine.gateway.retry import (
     parse_retry_after,
     retry_read,
 )
+from settings import EngineSettings, load_settings
 
 
 def classify(outcome: BaseException | httpx.Response) -> RetryDecision:
@@ -113,17 +113,20 @@ def test_bad_policy_values_are_rejected() -> None:
 
 
 def test_from_settings_converts_milliseconds() -> None:
-    settings = SimpleNamespace(
-        error_handling=SimpleNamespace(
-            retries=SimpleNamespace(
-                max_attempts=3, backoff_base=250, backoff_multiplier=3, max_backoff_ms=5000, retryable_errors=[503]
-            )
-        )
-    )
+    settings = load_settings(env={}, overrides={
+        "errorHandling.retries.maxAttempts": 3,
+        "errorHandling.retries.backoffBase": 250,
+        "errorHandling.retries.backoffMultiplier": 3,
+        "errorHandling.retries.maxBackoffMs": 5000,
+        "errorHandling.retries.retryableErrors": [503],
+    })
     policy = RetryPolicy.from_settings(settings, jitter=Jitter.NONE)
     assert (policy.max_attempts, policy.base_s, policy.multiplier, policy.max_delay_s) == (3, 0.25, 3.0, 5.0)
     assert policy.retryable_statuses == frozenset({503})
     assert [policy.backoff(n) for n in (1, 2, 3, 4)] == [0.25, 0.75, 2.25, 5.0]
+    seed = RetryPolicy.from_settings(EngineSettings(), jitter=Jitter.NONE)
+    assert list(seed.delays()) == [1, 2, 4, 8]
+    assert seed.retryable_statuses == frozenset({408, 429, 500, 502, 503, 504})
 
 
 def test_parse_retry_after_seconds_and_http_date() -> None:
