@@ -102,7 +102,5 @@ def describe_error(error: ErrorDetails, model: type[BaseModel], origins: Mapping
     return f"{where}: got {value}{_SUFFIX.get(origin.kind, '')}; {expectation(error)}"
 
 
-def describe_validation_error(
-    exc: ValidationError, model: type[BaseModel], origins: Mapping[Loc, Origin]
-) -> list[str]:
+def describe_validation_error(exc: ValidationError, model: type[BaseModel], origins: Mapping[Loc, Origin]) -> list[str]:
     return [describe_error(error, model, origins) for error in exc.errors(include_url=False)]
