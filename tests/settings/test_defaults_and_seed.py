@@ -118,3 +118,25 @@ def test_settings_are_immutable() -> None:
     s = EngineSettings()
     with pytest.raises(pydantic.ValidationError):
         s.api.timeout = 1  # type: ignore[misc]
+
+
+def test_example_config_is_valid_and_spells_out_the_defaults() -> None:
+    example = Path(__file__).parents[2] / "config.example.yaml"
+    assert load_settings(example, env={}) == EngineSettings()
+    written = yaml.safe_load(example.read_text())
+    _assert_subset(written, effective_config(EngineSettings()))
+
+
+def _key_names(data: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            names.add(key)
+            names |= _key_names(value)
+    return names
+
+
+def test_example_config_mentions_every_key() -> None:
+    text = (Path(__file__).parents[2] / "config.example.yaml").read_text()
+    missing = sorted(name for name in _key_names(effective_config(EngineSettings())) if f"{name}:" not in text)
+    assert missing == []
