@@ -81,7 +81,8 @@ class Lifecycle:
         """Send ``event`` to the chart (``kwargs`` reach its guards), run ``update``, then notify the listeners.
 
         ``update`` adjusts the wrapper's own bookkeeping for the new state, so that listeners see a consistent
-        wrapper; it runs only when the chart accepted the event.
+        wrapper; it runs only when the chart accepted the event. Guard arguments must not be named like the
+        library's injected ones (``event``, ``source``, ``target``, ``state``, ``transition``, ``model``, ``machine``).
         """
         source = self._state_id
         self._chart.send(event, **kwargs)

@@ -150,23 +150,23 @@ class OrderChart(StateMachine):
     def completes(self, completes: bool = False) -> bool:
         return completes
 
-    def to_working(self, target: str = "") -> bool:
-        return target == OrderState.WORKING
+    def to_working(self, outcome: str = "") -> bool:
+        return outcome == OrderState.WORKING
 
-    def to_cancelling(self, target: str = "") -> bool:
-        return target == OrderState.CANCELLING
+    def to_cancelling(self, outcome: str = "") -> bool:
+        return outcome == OrderState.CANCELLING
 
-    def to_filled(self, target: str = "") -> bool:
-        return target == OrderState.FILLED
+    def to_filled(self, outcome: str = "") -> bool:
+        return outcome == OrderState.FILLED
 
-    def to_cancelled(self, target: str = "") -> bool:
-        return target == OrderState.CANCELLED
+    def to_cancelled(self, outcome: str = "") -> bool:
+        return outcome == OrderState.CANCELLED
 
-    def to_expired(self, target: str = "") -> bool:
-        return target == OrderState.EXPIRED
+    def to_expired(self, outcome: str = "") -> bool:
+        return outcome == OrderState.EXPIRED
 
-    def to_rejected(self, target: str = "") -> bool:
-        return target == OrderState.REJECTED
+    def to_rejected(self, outcome: str = "") -> bool:
+        return outcome == OrderState.REJECTED
 
 
 class OrderLifecycle(Lifecycle):
@@ -281,7 +281,7 @@ class OrderLifecycle(Lifecycle):
             self._order_id = order_id
             self._adopt(status, fill_volume, filled_price)
 
-        self._fire("found", cause=f"order id {order_id} status {status.name}", update=update, target=target)
+        self._fire("found", cause=f"order id {order_id} status {status.name}", update=update, outcome=target)
 
     def proven_absent(self) -> None:
         """Verification proved the order does not exist: it may be placed again (under a new lifecycle)."""
@@ -333,7 +333,7 @@ class OrderLifecycle(Lifecycle):
         def update() -> None:
             self._adopt(status, fill_volume, filled_price)
 
-        self._fire("status_update", cause=f"status {status.name}", update=update, target=target)
+        self._fire("status_update", cause=f"status {status.name}", update=update, outcome=target)
 
     # ---------------------------------------------------------------- cancel
     def cancel_requested(self) -> None:
