@@ -14,7 +14,7 @@ from __future__ import annotations
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
-from machines.breaker import Breaker, BreakerChart, BreakerState
+from machines.breaker import Breaker, BreakerChart, BreakerState, Permit
 from machines.connection import ConnectionChart, ConnectionLifecycle, ConnectionState, Hook, hook_of
 from machines.observe import Lifecycle, Transition, TransitionListener
 from machines.order import GatewayOrderStatus, OrderChart, OrderLifecycle, OrderState, OverfillError
@@ -43,6 +43,7 @@ __all__ = [
     "OrderLifecycle",
     "OrderState",
     "OverfillError",
+    "Permit",
     "StaleRevisionError",
     "TokenChart",
     "TokenLifecycle",

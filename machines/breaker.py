@@ -17,25 +17,29 @@ statechart makes the probe and recovery rules reviewable, and the property tests
 The API a driver uses (time is the Trio clock, passed in; nothing here reads a clock or sleeps)::
 
     breaker = Breaker(failure_threshold=5, half_open_requests=3, open_timeout_s=60.0)
-    if not breaker.try_acquire(trio.current_time()):
+    permit = breaker.try_acquire(trio.current_time())
+    if permit is None:
         ...  # fail fast; breaker.next_probe_at says when a probe will be admitted
     try:
         response = await send()
     except TransientError:
-        breaker.on_failure(trio.current_time())   # only transient failures are reported
+        breaker.on_failure(trio.current_time(), permit)   # only transient failures are reported
         raise
-    except trio.Cancelled:
-        breaker.on_ignored(trio.current_time())   # no verdict: frees the probe slot
+    except BaseException:
+        breaker.on_ignored(permit)                        # cancelled / non-transient: no verdict, frees the slot
         raise
-    breaker.on_success(trio.current_time())       # any answer from the server, even a business reject
+    breaker.on_success(trio.current_time(), permit)       # any answer from the server, even a business reject
 
-Results that arrive late (a call admitted while closed reporting after the breaker opened) are ignored in
-``open`` / ``forced_open`` / ``disabled``. In ``half_open`` every reported result counts as a probe result.
+Each :class:`Permit` is stamped with the breaker's *epoch*, which changes whenever the breaker changes state (and on
+a manual reset). A result whose permit belongs to an older epoch is stale (a call admitted while closed that answers
+after the breaker opened) and is ignored: so in ``half_open`` only the probes admitted in that very window count, and
+a stale cancellation can never free a probe slot (the half-open limit holds exactly).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from statemachine import State, StateMachine
@@ -49,6 +53,14 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
     FORCED_OPEN = "forced_open"
     DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Proof that :meth:`Breaker.try_acquire` admitted a call; hand it back with the call's result."""
+
+    epoch: int
+    probe: bool
 
 
 class BreakerChart(StateMachine):
@@ -100,6 +112,7 @@ class Breaker(Lifecycle):
         self._failures = 0
         self._probes_in_flight = 0
         self._opened_at: float | None = None
+        self._epoch = 0
 
     @property
     def state(self) -> BreakerState:
@@ -122,33 +135,42 @@ class Breaker(Lifecycle):
             return self._opened_at + self.open_timeout_s
         return None
 
-    def try_acquire(self, now: float) -> bool:
-        """Admit one call (``True``) or refuse it (``False``); moves open -> half-open once the timeout has passed."""
+    @property
+    def epoch(self) -> int:
+        """Changes on every change of state; permits of an older epoch are stale."""
+        return self._epoch
+
+    def try_acquire(self, now: float) -> Permit | None:
+        """Admit one call (a :class:`Permit`) or refuse it (``None``); open -> half-open once the timeout passed."""
         state = self.state
         if state in (BreakerState.CLOSED, BreakerState.DISABLED):
-            return True
+            return Permit(self._epoch, probe=False)
         if state is BreakerState.FORCED_OPEN:
-            return False
+            return None
         if state is BreakerState.OPEN:
             due = self.next_probe_at
             if due is None or now < due:
-                return False
+                return None
             self._fire("timeout_elapsed", at=now, update=self._clear)
         if self._probes_in_flight >= self.half_open_requests:
-            return False
+            return None
         self._probes_in_flight += 1
-        return True
+        return Permit(self._epoch, probe=True)
 
-    def on_success(self, now: float) -> None:
-        """An admitted call got an answer from the server. Closes a half-open breaker."""
+    def on_success(self, now: float, permit: Permit) -> None:
+        """The admitted call got an answer from the server. A probe success closes the breaker."""
+        if not self._current(permit):
+            return
         state = self.state
         if state is BreakerState.CLOSED:
             self._failures = 0
         elif state is BreakerState.HALF_OPEN:
             self._fire("success", at=now, update=self._clear)
 
-    def on_failure(self, now: float, cause: str | None = None) -> None:
-        """An admitted call failed transiently (timeout, 5xx, connection error). May open the breaker."""
+    def on_failure(self, now: float, permit: Permit, cause: str | None = None) -> None:
+        """The admitted call failed transiently (timeout, 5xx, connection error). May open the breaker."""
+        if not self._current(permit):
+            return
         state = self.state
         if state is BreakerState.CLOSED:
             failures = self._failures + 1
@@ -164,9 +186,9 @@ class Breaker(Lifecycle):
         elif state is BreakerState.HALF_OPEN:
             self._fire("failure", cause=cause, at=now, update=lambda: self._open_at(now))
 
-    def on_ignored(self, now: float) -> None:
-        """An admitted call ended without a verdict (cancelled, or a non-transient error): frees its probe slot."""
-        if self.state is BreakerState.HALF_OPEN and self._probes_in_flight > 0:
+    def on_ignored(self, permit: Permit) -> None:
+        """The admitted call ended without a verdict (cancelled, non-transient error): frees its probe slot."""
+        if self._current(permit) and permit.probe and self._probes_in_flight > 0:
             self._probes_in_flight -= 1
 
     def force_open(self, cause: str | None = None) -> None:
@@ -186,11 +208,15 @@ class Breaker(Lifecycle):
         else:
             self._fire("reset", cause=cause, update=self._clear)
 
+    def _current(self, permit: Permit) -> bool:
+        return permit.epoch == self._epoch
+
     def _open_at(self, now: float) -> None:
         self._clear()
         self._opened_at = now
 
     def _clear(self) -> None:
+        self._epoch += 1
         self._failures = 0
         self._probes_in_flight = 0
         self._opened_at = None
