@@ -16,7 +16,10 @@ this engine exists to prevent. So the limiter paces requests *before* they reach
   refused caller gets :class:`RateLimitQueueFull` at once, never a hang.
 - A priority lane for risk enforcement (cancel, close): priority waiters are served before ordinary ones, FIFO within
   the lane, and are never the ones refused (a priority newcomer that finds the queue full of priority waiters is
-  queued beyond the bound rather than refused: enforcement traffic is rare and must not be lost).
+  queued beyond the bound rather than refused: enforcement traffic is rare and must not be lost). Jumping the queue
+  is not enough when reads have filled the window (a cancel would still wait up to a full minute), so ordinary
+  requests may fill the GENERAL window only up to ``limit - priority_reserve``: the last few slots are kept for
+  enforcement (default 5 of 200, i.e. 2.5% of the throughput, for an immediate cancel/close burst).
 - If a 429 arrives anyway, :meth:`RateLimiter.record_429` / :meth:`RateLimiter.pause_for` stop admissions until the
   server's ``Retry-After`` has passed.
 
@@ -102,6 +105,7 @@ class WindowStats:
     waiting: int
     waiting_priority: int
     admitted_total: int
+    reserved_for_priority: int
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class RateLimiterStats:
                     "waiting": s.waiting,
                     "waiting_priority": s.waiting_priority,
                     "admitted_total": s.admitted_total,
+                    "reserved_for_priority": s.reserved_for_priority,
                 }
                 for w, s in self.windows.items()
             },
@@ -156,9 +161,10 @@ class _Waiter:
 class _WindowState:
     """Book-keeping of one window: stamps of finished requests (ascending), in-flight count, two FIFO lanes."""
 
-    def __init__(self, window: Window, limit: WindowLimit, margin_s: float) -> None:
+    def __init__(self, window: Window, limit: WindowLimit, margin_s: float, reserve: int) -> None:
         self.window = window
         self.limit = limit.requests
+        self.reserve = max(0, min(reserve, limit.requests - 1))
         self.span = limit.window_seconds + margin_s
         self.window_seconds = limit.window_seconds
         self.stamps: deque[float] = deque()
@@ -174,9 +180,13 @@ class _WindowState:
         while stamps and stamps[0] + self.span <= now:
             stamps.popleft()
 
-    def has_capacity(self, now: float) -> bool:
+    def cap(self, priority: bool) -> int:
+        """How many requests of this lane the window may hold: ordinary ones leave ``reserve`` to the priority lane."""
+        return self.limit if priority else self.limit - self.reserve
+
+    def has_capacity(self, now: float, priority: bool) -> bool:
         self.prune(now)
-        return now >= self.paused_until and len(self.stamps) + self.in_flight < self.limit
+        return now >= self.paused_until and len(self.stamps) + self.in_flight < self.cap(priority)
 
     def head(self) -> _Waiter | None:
         for lane in (self.priority, self.normal):
@@ -187,13 +197,15 @@ class _WindowState:
     def waiting(self) -> int:
         return len(self.priority) + len(self.normal)
 
-    def next_free_at(self, now: float) -> float:
-        """The earliest instant at which capacity may appear without any other event (``inf`` if only a release can)."""
+    def next_free_at(self, now: float, priority: bool) -> float:
+        """The earliest instant at which a ``priority`` lane request may fit without any other event (``inf`` if
+        only a release can make room)."""
         self.prune(now)
         at = now
-        if len(self.stamps) + self.in_flight >= self.limit:
+        cap = self.cap(priority)
+        if len(self.stamps) + self.in_flight >= cap:
             # Capacity returns when enough stamps expire; in-flight permits only free up on release.
-            excess = len(self.stamps) + self.in_flight - self.limit  # >= 0
+            excess = len(self.stamps) + self.in_flight - cap  # >= 0
             at = self.stamps[excess] + self.span if excess < len(self.stamps) else math.inf
         return max(at, self.paused_until)
 
@@ -229,15 +241,18 @@ class RateLimiter:
         queue_size: int = 1000,
         drop_oldest: bool = True,
         margin_s: float = 0.001,
+        priority_reserve: int = 5,
         log_events: bool = True,
     ) -> None:
         if queue_size < 0:
             raise ValueError(f"rate limiter queue_size must be >= 0, got {queue_size}")
         if margin_s < 0:
             raise ValueError(f"rate limiter margin_s must be >= 0, got {margin_s}")
+        if priority_reserve < 0:
+            raise ValueError(f"rate limiter priority_reserve must be >= 0, got {priority_reserve}")
         self._windows = {
-            Window.HISTORY: _WindowState(Window.HISTORY, history, margin_s),
-            Window.GENERAL: _WindowState(Window.GENERAL, general, margin_s),
+            Window.HISTORY: _WindowState(Window.HISTORY, history, margin_s, 0),
+            Window.GENERAL: _WindowState(Window.GENERAL, general, margin_s, priority_reserve),
         }
         self._queue_size = queue_size
         self._drop_oldest = drop_oldest
@@ -285,7 +300,7 @@ class RateLimiter:
         state = self._windows[window]
         await trio.lowlevel.checkpoint_if_cancelled()
         now = trio.current_time()
-        fast = (not state.priority if priority else state.waiting() == 0) and state.has_capacity(now)
+        fast = (not state.priority if priority else state.waiting() == 0) and state.has_capacity(now, priority)
         if fast:
             self._grant_now(state)
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -294,7 +309,9 @@ class RateLimiter:
         try:
             while waiter.state is _State.WAITING:
                 waiter.nudge = trio.Event()
-                deadline = state.next_free_at(trio.current_time()) if state.timekeeper is waiter else math.inf
+                deadline = (
+                    state.next_free_at(trio.current_time(), priority) if state.timekeeper is waiter else math.inf
+                )
                 with trio.move_on_at(deadline):
                     await waiter.nudge.wait()
                 if waiter.state is _State.WAITING and trio.current_time() >= deadline:
@@ -360,9 +377,9 @@ class RateLimiter:
     def _pump(self, state: _WindowState) -> None:
         """Grant as many waiters of ``state`` as capacity allows (priority lane first), then re-elect the head."""
         now = trio.current_time()
-        while state.has_capacity(now):
+        while True:
             head = state.head()
-            if head is None:
+            if head is None or not state.has_capacity(now, head.priority):
                 break
             self._remove(head)
             head.state = _State.GRANTED
@@ -435,6 +452,7 @@ class RateLimiter:
                 waiting=s.waiting(),
                 waiting_priority=len(s.priority),
                 admitted_total=s.admitted_total,
+                reserved_for_priority=s.reserve,
             )
             paused = max(paused, s.paused_until - now)
         return RateLimiterStats(

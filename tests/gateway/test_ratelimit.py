@@ -31,6 +31,7 @@ def small_limiter(**kwargs: object) -> RateLimiter:
         "queue_size": 10,
         "drop_oldest": True,
         "margin_s": MARGIN,
+        "priority_reserve": 0,
     }
     params.update(kwargs)
     return RateLimiter(**params)  # type: ignore[arg-type]
@@ -175,6 +176,28 @@ async def test_priority_waiters_are_never_the_ones_dropped(autojump_clock: objec
     assert [n for n in names if not n.endswith("refused")] == ["holder", "cancel0", "cancel1", "cancel2"]
 
 
+async def test_priority_reserve_keeps_the_last_slots_for_enforcement(autojump_clock: object) -> None:
+    limiter = small_limiter(general=WindowLimit(5, 60.0), priority_reserve=2)
+    log: list[tuple[str, float]] = []
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for i in range(4):
+            spawn(nursery, limiter, Window.GENERAL, log, f"read{i}", start=i / 100)
+        spawn(nursery, limiter, Window.GENERAL, log, "cancel", priority=True, start=1)
+        spawn(nursery, limiter, Window.GENERAL, log, "close", priority=True, start=2)
+    at = {name: round(t - t0, 6) for name, t in log}
+    # Reads fill only 5 - 2 slots; the fourth waits although two slots are free...
+    assert (at["read0"], at["read1"], at["read2"]) == (0, 0.01, 0.02)
+    # ...which the enforcement requests take at once instead of waiting a minute behind the reads.
+    assert (at["cancel"], at["close"]) == (1, 2)
+    # With cancel and close in the window, read3 fits once all three earlier reads have expired (used < 5 - 2).
+    assert at["read3"] == round(60.02 + MARGIN, 6)
+    assert limiter.stats().windows[Window.GENERAL].reserved_for_priority == 2
+    # A reserve can never starve ordinary requests: it is capped at limit - 1.
+    assert small_limiter(general=WindowLimit(1, 1.0), priority_reserve=9).stats().windows[
+        Window.GENERAL].reserved_for_priority == 0
+
+
 async def test_record_429_pauses_admission_until_retry_after(autojump_clock: object) -> None:
     limiter = small_limiter()
     t0 = trio.current_time()
@@ -305,6 +328,7 @@ request_strategy = st.tuples(
     general_limit=st.integers(min_value=1, max_value=6),
     queue_size=st.integers(min_value=0, max_value=8),
     drop_oldest=st.booleans(),
+    reserve=st.integers(min_value=0, max_value=3),
 )
 def test_property_no_window_ever_admits_more_than_its_limit(
     requests: list[tuple[float, Window, bool, float, float | None]],
@@ -312,6 +336,7 @@ def test_property_no_window_ever_admits_more_than_its_limit(
     general_limit: int,
     queue_size: int,
     drop_oldest: bool,
+    reserve: int,
 ) -> None:
     spans = {Window.HISTORY: 5.0, Window.GENERAL: 7.0}
     limits = {Window.HISTORY: history_limit, Window.GENERAL: general_limit}
@@ -321,6 +346,7 @@ def test_property_no_window_ever_admits_more_than_its_limit(
         queue_size=queue_size,
         drop_oldest=drop_oldest,
         margin_s=0.0,
+        priority_reserve=reserve,
         log_events=False,
     )
     # (window, granted_at, released_at) for every admitted request.
