@@ -69,6 +69,8 @@ def build_engine(url: URL) -> Engine:
             kwargs["poolclass"] = StaticPool
     else:
         kwargs["pool_pre_ping"] = True
+        # A server that does not answer must not hang the writer (its batches are shielded from cancellation).
+        kwargs["connect_args"] = {"connect_timeout": 10}
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)

@@ -111,7 +111,10 @@ class StoreWriter:
             while True:
                 batch = [await self._receive.receive()]
                 batch.extend(self._drain(self._batch_max - 1))
-                await self._commit_batch(batch)
+                # Jobs taken off the queue are committed whatever happens: no checkpoint between the receive and
+                # this shield, and a cancellation waits for the batch (it lands at the next receive).
+                with trio.CancelScope(shield=True):
+                    await self._commit_batch(batch)
         finally:
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + self._flush_timeout
