@@ -181,8 +181,13 @@ def _env_spelling(loc: tuple[str, ...]) -> str:
     return ENV_PREFIX + ENV_NESTED_DELIMITER.join(part.upper() for part in loc)
 
 
-def _env_hint(model: type[BaseModel], loc: tuple[str, ...], part: str) -> str:
+def _env_hint(model: type[BaseModel], loc: tuple[str, ...], part: str, after: list[str]) -> str:
     names = list(model.model_fields)
+    for name in names:  # ENGINE_API_TIMEOUT: a single "_" where the level separator "__" belongs
+        if part.startswith(f"{name}_") and section_model(model.model_fields[name]) is not None:
+            rest = part[len(name) + 1 :].lstrip("_")
+            suggestion = _env_spelling((*loc, name, rest, *after))
+            return f"did you mean {suggestion}? (levels are separated by {ENV_NESTED_DELIMITER})"
     close = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
     if close:
         return f"did you mean {_env_spelling((*loc, close[0]))}?"
@@ -190,10 +195,15 @@ def _env_hint(model: type[BaseModel], loc: tuple[str, ...], part: str) -> str:
 
 
 def env_layer(env: Mapping[str, str], model: type[BaseModel]) -> Layer:
-    """``ENGINE_*`` variables and the two credential variables as a layer; a variable naming no setting is a problem."""
+    """``ENGINE_*`` variables and the two credential variables as a layer.
+
+    A variable is taken as a setting when its name after ``ENGINE_`` starts with a top-level key (``ENGINE_API...``,
+    ``ENGINE_SIGNALR...``, ``ENGINE_ACCOUNTS``); if it then names no setting, that is a problem (a typo must not be
+    silently ignored). Other ``ENGINE_*`` names (``ENGINE_TEST_PG_URL``) belong to someone else and are left alone.
+    """
     layer = Layer()
     for name in sorted(env):
-        if name.startswith(ENV_PREFIX):
+        if _is_setting_variable(name, model):
             _read_env_var(name, env[name], model, layer)
     for var, key in ((USERNAME_ENV, "username"), (API_KEY_ENV, "api_key")):
         value = env.get(var)
@@ -203,6 +213,13 @@ def env_layer(env: Mapping[str, str], model: type[BaseModel]) -> Layer:
     return layer
 
 
+def _is_setting_variable(name: str, model: type[BaseModel]) -> bool:
+    if not name.startswith(ENV_PREFIX):
+        return False
+    rest = name[len(ENV_PREFIX) :].lower()
+    return any(rest == field or rest.startswith(f"{field}_") for field in model.model_fields)
+
+
 def _read_env_var(name: str, raw: str, model: type[BaseModel], layer: Layer) -> None:
     parts = name[len(ENV_PREFIX) :].lower().split(ENV_NESTED_DELIMITER)
     current: type[BaseModel] = model
@@ -210,7 +227,7 @@ def _read_env_var(name: str, raw: str, model: type[BaseModel], layer: Layer) -> 
     for index, part in enumerate(parts):
         info = current.model_fields.get(part)
         if info is None:
-            layer.problems.append(f"{name}: no such setting; {_env_hint(current, loc, part)}")
+            layer.problems.append(f"{name}: no such setting; {_env_hint(current, loc, part, parts[index + 1 :])}")
             return
         loc = (*loc, part)
         sub = section_model(info)

@@ -98,6 +98,8 @@ def test_env_problem_names_the_variable_and_the_yaml_path(write_yaml: Callable[[
         ("ENGINE_SIGNALR__RECONNECTION", "{}", "names a whole section"),
         ("ENGINE_API__TIMEOUT__MS", "3", "is a single value"),
         ("ENGINE_SIGNALR__RECONNECTION__DELAYS", "1000,2000", "expected JSON"),
+        ("ENGINE_API_TIMEOUT", "5000", "did you mean ENGINE_API__TIMEOUT?"),
+        ("ENGINE_ACCOUNTS_TO_WATCH", "[1]", "ENGINE_ACCOUNTS_TO_WATCH: no such setting"),
     ],
 )
 def test_bad_env_variables_are_named(name: str, value: str, fragment: str) -> None:
@@ -106,6 +108,10 @@ def test_bad_env_variables_are_named(name: str, value: str, fragment: str) -> No
     [line] = info.value.problems
     assert line.startswith(f"{name}:")
     assert fragment in line
+
+
+def test_engine_variables_of_other_tools_are_left_alone() -> None:
+    assert load_settings(env={"ENGINE_TEST_PG_URL": "postgresql://x", "ENGINEER": "1"}) == load_settings(env={})
 
 
 def test_override_problem_says_it_came_from_the_command_line() -> None:
