@@ -165,8 +165,12 @@ class CamelCaseYamlSource(YamlConfigSettingsSource):
         self.layer = Layer()
         self._settings_cls = settings_cls
         path = yaml_file.expanduser()
+        if not path.exists():
+            raise ConfigFileError(f"{path}: config file not found")
+        if path.is_dir():
+            raise ConfigFileError(f"{path}: is a directory, expected a YAML config file")
         if not path.is_file():
-            read_yaml_mapping(path)  # raises the precise reason (missing, a directory, ...)
+            raise ConfigFileError(f"{path}: not a regular file, expected a YAML config file")
         super().__init__(settings_cls, yaml_file=path, yaml_file_encoding="utf-8")
         self.layer.values = self.yaml_data
 
