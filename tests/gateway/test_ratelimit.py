@@ -312,6 +312,36 @@ def test_from_settings_reads_error_handling_rate_limit() -> None:
     trio.run(main)
 
 
+class _StepCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+
+def test_waiting_is_not_a_busy_loop_nor_a_thundering_herd() -> None:
+    """200 callers queued on a 5-per-second window: each is woken a small constant number of times, not once per
+    expiry (a herd) or once per tick (a poll)."""
+    limiter = small_limiter(general=WindowLimit(5, 1.0), queue_size=1000)
+    counter = _StepCounter()
+    done: list[float] = []
+
+    async def caller() -> None:
+        await limiter.acquire(Window.GENERAL)
+        done.append(trio.current_time())
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(200):
+                nursery.start_soon(caller)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0), instruments=[counter])
+    assert len(done) == 200
+    assert max(done) == pytest.approx(39 * (1 + MARGIN), abs=1e-6)  # 40 bursts of 5, one window apart
+    assert counter.steps / 200 < 6, counter.steps
+
+
 # --------------------------------------------------------------------------------------------- property
 request_strategy = st.tuples(
     st.floats(min_value=0, max_value=40, allow_nan=False),  # arrival (s)
