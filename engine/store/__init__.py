@@ -50,6 +50,10 @@ Reading::
     await store.history(kind, since=None, limit=None) -> list[dict]   # kinds: HISTORY_KINDS
     await store.apply_retention(now) -> dict[str, int]
 
+Virtual-time tests: pass ``threads=False`` (to ``open_store`` / ``Store.open``) with an in-memory or temp-file
+SQLite database. Under ``MockClock(autojump_threshold=0)`` a task waiting on a worker thread counts as blocked, so
+the clock would jump to the next timer while the database works; inline calls take no Trio time.
+
 Errors (:mod:`engine.store.errors`): ``StoreError`` and its subclasses ``StoreNotFoundError``,
 ``SchemaVersionError``, ``DuplicateIntentError``, ``StoreClosedError``.
 """

@@ -1,7 +1,8 @@
 """The :class:`Store`: the typed face of the durable store that the rest of the engine calls.
 
 It owns the SQLAlchemy engine, the single writer (:class:`~engine.store.writer.StoreWriter`) and the one
-``CapacityLimiter(1)`` through which every database call, read or write, runs in a worker thread. Nothing here
+:class:`~engine.store.blocking.BlockingRunner` (a ``CapacityLimiter(1)``) through which every database call, read
+or write, runs in a worker thread. Nothing here
 blocks the Trio thread except :meth:`Store.open` and :meth:`Store.close`, which the async helper
 :func:`open_store` runs in a thread too.
 """
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from engine.store import migrate, sqlops
+from engine.store.blocking import BlockingRunner
 from engine.store.connect import build_engine, durable_commit, masked, normalize_url, sqlite_path
 from engine.store.errors import StoreNotFoundError
 from engine.store.records import (
@@ -57,12 +59,13 @@ class Store:
         retention: RetentionPolicy | None = None,
         queue_size: int = 10_000,
         batch_max: int = 500,
+        threads: bool = True,
     ) -> None:
         self._engine = engine
         self.url = url
         self.retention = retention or RetentionPolicy()
-        self._limiter = trio.CapacityLimiter(1)
-        self._writer = StoreWriter(self._commit_sync, self._limiter, queue_size=queue_size, batch_max=batch_max)
+        self._run_blocking = BlockingRunner(threads=threads)
+        self._writer = StoreWriter(self._commit_sync, self._run_blocking, queue_size=queue_size, batch_max=batch_max)
 
     # ------------------------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -75,11 +78,13 @@ class Store:
         migrate_schema: bool = True,
         queue_size: int = 10_000,
         batch_max: int = 500,
+        threads: bool = True,
     ) -> Store:
         """Connect, check the schema version and (unless ``migrate_schema=False``) upgrade it. Blocking.
 
         ``migrate_schema=False`` is for readers such as the CLI: a missing database raises
-        :class:`StoreNotFoundError` instead of being created.
+        :class:`StoreNotFoundError` instead of being created. ``threads=False`` runs database calls inline: only for
+        virtual-time tests (see :mod:`engine.store.blocking`).
         """
         parsed = normalize_url(url)
         path = sqlite_path(parsed)
@@ -97,7 +102,9 @@ class Store:
             engine.dispose()
             raise
         log.info("store open at %s (schema version %d)", masked(parsed), schema_version)
-        return cls(engine, parsed, retention=retention, queue_size=queue_size, batch_max=batch_max)
+        return cls(
+            engine, parsed, retention=retention, queue_size=queue_size, batch_max=batch_max, threads=threads
+        )
 
     @classmethod
     def from_settings(cls, settings: EngineSettings, *, migrate_schema: bool = True) -> Store:
@@ -178,7 +185,7 @@ class Store:
     # ------------------------------------------------------------------------------------------- retention
     async def apply_retention(self, now: datetime) -> dict[str, int]:
         """Delete what is older than each retention window at wall instant ``now``; rows deleted per table."""
-        deleted = await trio.to_thread.run_sync(self._retention_sync, now, limiter=self._limiter)
+        deleted = await self._run_blocking(self._retention_sync, now)
         if any(deleted.values()):
             log.info("store retention deleted %s", {k: v for k, v in deleted.items() if v})
         return deleted
@@ -195,7 +202,7 @@ class Store:
 
     # -------------------------------------------------------------------------------------- worker threads
     async def _read(self, fn: Callable[..., T]) -> T:
-        return await trio.to_thread.run_sync(self._read_sync, fn, limiter=self._limiter)
+        return await self._run_blocking(self._read_sync, fn)
 
     def _read_sync(self, fn: Callable[..., T]) -> T:
         with self._engine.connect() as conn:
@@ -236,15 +243,19 @@ async def open_store(
     retention_interval: float = DEFAULT_INTERVAL_SECONDS,
     queue_size: int = 10_000,
     batch_max: int = 500,
+    threads: bool = True,
 ) -> AsyncIterator[Store]:
     """Open the store in a thread, run its writer (and, given a ``wall_clock``, the retention task) while inside.
 
-    On exit everything queued is committed, the tasks stop and the connections close.
+    On exit everything queued is committed, the tasks stop and the connections close. ``threads=False``: see
+    :mod:`engine.store.blocking` (virtual-time tests only).
     """
     opener = partial(
-        Store.open, url, schema_version, retention=retention, queue_size=queue_size, batch_max=batch_max
+        Store.open, url, schema_version, retention=retention, queue_size=queue_size, batch_max=batch_max,
+        threads=threads,
     )
-    store = await trio.to_thread.run_sync(opener)
+    run_blocking = BlockingRunner(threads=threads)
+    store = await run_blocking(opener)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)
@@ -254,7 +265,7 @@ async def open_store(
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(store.close)
+            await run_blocking(store.close)
 
 
 @asynccontextmanager

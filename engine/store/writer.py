@@ -8,7 +8,8 @@ Two ways in, one queue (a bounded trio memory channel), so everything commits in
   durable before its request is sent). It returns only after the transaction holding the record committed, with
   ``synchronous=FULL`` on SQLite, and raises if that record could not be written.
 
-The task takes whatever is queued (up to ``batch_max`` jobs) and commits it in one transaction in a worker thread.
+The task takes whatever is queued (up to ``batch_max`` jobs) and commits it in one transaction in a worker thread
+(see :mod:`engine.store.blocking`).
 If a batch fails, each job is retried in its own transaction, so one bad record fails only its own caller. When
 the task is cancelled it closes the queue, still commits what was queued (shielded, bounded by
 ``flush_timeout``), and later writes raise :class:`~engine.store.errors.StoreClosedError`.
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import trio
 from sqlalchemy.exc import IntegrityError
 
+from engine.store.blocking import BlockingRunner
 from engine.store.errors import DuplicateIntentError, StoreClosedError, StoreError
 from engine.store.records import OrderIntent, Record
 
@@ -55,7 +57,7 @@ class StoreWriter:
     def __init__(
         self,
         commit_fn: CommitFn,
-        limiter: trio.CapacityLimiter,
+        run_blocking: BlockingRunner,
         *,
         queue_size: int = 10_000,
         batch_max: int = 500,
@@ -64,7 +66,7 @@ class StoreWriter:
         if queue_size < 1 or batch_max < 1:
             raise ValueError("store writer queue_size and batch_max must be >= 1")
         self._commit_fn = commit_fn
-        self._limiter = limiter
+        self._run_blocking = run_blocking
         self._send, self._receive = trio.open_memory_channel[_Job](queue_size)
         self._batch_max = batch_max
         self._flush_timeout = flush_timeout
@@ -141,7 +143,7 @@ class StoreWriter:
         records = [record for job in batch for record in job.records]
         durable = any(job.durable for job in batch)
         try:
-            await trio.to_thread.run_sync(self._commit_fn, records, durable, limiter=self._limiter)
+            await self._run_blocking(self._commit_fn, records, durable)
         except Exception as exc:
             if len(batch) == 1:
                 self._finish(batch[0], exc)
@@ -149,7 +151,7 @@ class StoreWriter:
             log.warning("store batch of %d jobs failed (%s); retrying each on its own", len(batch), type(exc).__name__)
             for job in batch:
                 try:
-                    await trio.to_thread.run_sync(self._commit_fn, job.records, job.durable, limiter=self._limiter)
+                    await self._run_blocking(self._commit_fn, job.records, job.durable)
                 except Exception as job_exc:
                     self._finish(job, job_exc)
                 else:
