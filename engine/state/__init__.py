@@ -1,0 +1,1 @@
+"""The account state mirror and the reconciler (see :mod:`engine.state.mirror` and :mod:`engine.state.reconciler`)."""

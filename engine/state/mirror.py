@@ -1,0 +1,475 @@
+"""The account state mirror: accounts, working orders, open positions and trades per account, fed by hub events.
+
+Why it is built this way
+------------------------
+* **Synchronous and single-owner.** Every mutation is a plain method call that finishes before it returns (no
+  ``await`` inside), so a reconciliation can apply a whole comparison atomically and a cancelled task can never
+  leave half an update behind. The event dispatcher and the reconciler run in the same Trio thread.
+* **Never fatal.** A payload the mirror cannot read is logged and counted (:attr:`StateMirror.counters`), a listener
+  that raises is logged and counted; the event path keeps going.
+* **The stream's own rules, enforced here.** Trades are deduplicated by id; a position of size 0 is closed; an order
+  is keyed by id and leaves the working set when its status is terminal, but is remembered (bounded memory) so a
+  late or duplicated event can never resurrect it; an order event older than what the mirror holds (earlier
+  ``updateTimestamp`` or smaller ``fillVolume``) is ignored as stale.
+* **Holding for reconciliation.** While :meth:`StateMirror.holding` is active, user-hub events are buffered in
+  arrival order instead of applied; when the hold ends they are applied in that order. The reconciler applies its
+  snapshot inside the hold, so a stream event that arrived during the reconciliation always lands *after* the
+  snapshot: a snapshot older than a stream event never undoes it. User-hub events are never dropped or reordered;
+  quotes are not held (they only ever keep the latest value per contract).
+* **Gateway shape out.** :meth:`StateMirror.snapshot` is ``{"accounts", "positions", "orders"}`` with the Gateway's
+  own field names and enum values: the shape ``python -m engine run --state-out`` writes and ``Store.save_state``
+  takes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.protocol.models import (
+    GatewayQuote,
+    HalfTradeModel,
+    OrderModel,
+    PositionModel,
+    TradingAccountModel,
+)
+from engine.state.changes import (
+    AccountChanged,
+    Change,
+    FillInferred,
+    OrderChanged,
+    PositionChanged,
+    QuoteChanged,
+    Source,
+    TradeAdded,
+    WatchedContractsChanged,
+)
+from engine.state.payloads import (
+    MARKET_EVENTS,
+    QUOTE_EVENT,
+    USER_EVENTS,
+    Item,
+    Malformed,
+    parse_quote,
+    parse_user,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Change], None]
+
+DEFAULT_TERMINAL_MEMORY = 100_000
+"""How many terminal orders are remembered by id (oldest forgotten first): far more than a day of trading."""
+DEFAULT_TRADE_MEMORY = 100_000
+"""Trades kept per account (oldest forgotten first); their ids stay known for deduplication as long as they are kept."""
+
+
+@dataclass
+class MirrorCounters:
+    """What the mirror did with its input; every field only grows."""
+
+    applied: Counter[str] = field(default_factory=Counter)
+    """User-hub items applied, per event target."""
+    malformed: int = 0
+    """Payload items that could not be read (logged)."""
+    unknown_events: int = 0
+    """Invocations with a target the mirror does not know (e.g. GatewayLogout): ignored."""
+    duplicate_trades: int = 0
+    stale_orders: int = 0
+    """Order events older than the order the mirror holds (earlier updateTimestamp or smaller fillVolume)."""
+    late_terminal: int = 0
+    """Events for orders already terminal: ignored, the order stays terminal."""
+    ignored_accounts: int = 0
+    """Items for accounts outside the watched set."""
+    buffered: int = 0
+    """User-hub events held during a reconciliation (each applied afterwards, in order)."""
+    quotes: int = 0
+    market_ignored: int = 0
+    """Market-hub events the mirror does not keep (tape, depth)."""
+    listener_errors: int = 0
+    reconcile_changes: int = 0
+    """Changes applied by the reconciler's synthetic events."""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "applied"}
+        out["applied"] = dict(self.applied)
+        return out
+
+
+class StateMirror:
+    def __init__(
+        self,
+        *,
+        watch_accounts: Collection[int] | None = None,
+        terminal_memory: int = DEFAULT_TERMINAL_MEMORY,
+        trade_memory: int = DEFAULT_TRADE_MEMORY,
+    ) -> None:
+        if terminal_memory < 1 or trade_memory < 1:
+            raise ValueError("terminal_memory and trade_memory must be at least 1")
+        self._watch = frozenset(watch_accounts) if watch_accounts is not None else None
+        self._terminal_memory = terminal_memory
+        self._trade_memory = trade_memory
+        self._accounts: dict[int, TradingAccountModel] = {}
+        self._orders: dict[int, dict[int, OrderModel]] = {}
+        """account id -> order id -> working order."""
+        self._order_account: dict[int, int] = {}
+        self._terminal: OrderedDict[int, OrderModel] = OrderedDict()
+        self._positions: dict[int, dict[str, PositionModel]] = {}
+        """account id -> contract id -> open position (one row per contract, as the Gateway keeps them)."""
+        self._trades: dict[int, OrderedDict[int, HalfTradeModel]] = {}
+        self._quotes: dict[str, dict[str, Any]] = {}
+        self._quote_models: dict[str, GatewayQuote] = {}
+        self._contracts: dict[int, frozenset[str]] = {}
+        self._watched: Counter[str] = Counter()
+        self._listeners: list[Listener] = []
+        self._hold = 0
+        self._buffer: deque[tuple[str, Sequence[Any]]] = deque()
+        self.counters = MirrorCounters()
+
+    # ------------------------------------------------------------------------------------------------ listeners
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(change)`` for every change from now on; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(self, change: Change) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                self.counters.listener_errors += 1
+                log.exception("state mirror listener %r failed on %s", listener, type(change).__name__)
+
+    # ------------------------------------------------------------------------------------------------ stream input
+    def on_user_event(self, target: str, arguments: Sequence[Any]) -> None:
+        """A user-hub Invocation (``GatewayUserOrder`` etc.) with its ``arguments`` as received. Never raises."""
+        if self._hold:
+            self.counters.buffered += 1
+            self._buffer.append((target, arguments))
+            return
+        self._apply_user_event(target, arguments)
+
+    def on_market_event(self, target: str, arguments: Sequence[Any]) -> None:
+        """A market-hub Invocation; only ``GatewayQuote`` is kept (latest merged quote per contract). Never raises."""
+        if target != QUOTE_EVENT:
+            if target in MARKET_EVENTS:
+                self.counters.market_ignored += 1
+            else:
+                self.counters.unknown_events += 1
+            return
+        parsed = parse_quote(arguments)
+        if isinstance(parsed, Malformed):
+            self._malformed(target, parsed.reason)
+            return
+        contract_id, data = parsed
+        self.apply_quote(contract_id, data)
+
+    def _apply_user_event(self, target: str, arguments: Sequence[Any]) -> None:
+        if target not in USER_EVENTS:
+            self.counters.unknown_events += 1
+            log.debug("state mirror: ignoring unknown user event %r", target)
+            return
+        for item in unwrap(arguments):
+            if isinstance(item, Malformed):
+                self._malformed(target, item.reason)
+                continue
+            self._apply_item(target, item)
+
+    def _apply_item(self, target: str, item: Item) -> None:
+        model = parse_user(target, item)
+        if isinstance(model, Malformed):
+            self._malformed(target, model.reason)
+            return
+        self.counters.applied[target] += 1
+        if isinstance(model, TradingAccountModel):
+            self.apply_account(model, "stream")
+        elif isinstance(model, OrderModel):
+            self.apply_order(model, "stream")
+        elif isinstance(model, PositionModel):
+            self.apply_position(model, "stream")
+        else:
+            self.apply_trade(model, "stream")
+
+    def _malformed(self, target: str, reason: str) -> None:
+        self.counters.malformed += 1
+        log.warning("state mirror: malformed %s payload ignored: %s", target, reason)
+
+    # ------------------------------------------------------------------------------------------------ holding
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Buffer user-hub events until the outermost hold ends, then apply them in arrival order.
+
+        The buffer is applied even when the body raises or is cancelled, so no event is ever lost."""
+        self._hold += 1
+        try:
+            yield
+        finally:
+            self._hold -= 1
+            if self._hold == 0:
+                self._drain()
+
+    @property
+    def held(self) -> bool:
+        return self._hold > 0
+
+    def _drain(self) -> None:
+        # Applying may not re-enter holding (it is synchronous), but stay safe if a listener starts a hold.
+        while self._buffer and not self._hold:
+            target, arguments = self._buffer.popleft()
+            self._apply_user_event(target, arguments)
+
+    # ------------------------------------------------------------------------------------------------ typed apply
+    def _watched_account(self, account_id: int) -> bool:
+        if self._watch is None or account_id in self._watch:
+            return True
+        self.counters.ignored_accounts += 1
+        return False
+
+    def _count(self, source: Source) -> None:
+        if source == "reconcile":
+            self.counters.reconcile_changes += 1
+
+    def apply_account(self, account: TradingAccountModel, source: Source) -> None:
+        if not self._watched_account(account.id):
+            return
+        before = self._accounts.get(account.id)
+        if before == account:
+            return
+        self._accounts[account.id] = account
+        self._count(source)
+        self._notify(AccountChanged(account.id, before, account, source))
+
+    def remove_account(self, account_id: int, source: Source) -> None:
+        """Forget an account and everything under it (the Gateway no longer lists it)."""
+        before = self._accounts.pop(account_id, None)
+        for order_id in list(self._orders.get(account_id, {})):
+            self._order_account.pop(order_id, None)
+        self._orders.pop(account_id, None)
+        self._positions.pop(account_id, None)
+        self._trades.pop(account_id, None)
+        if before is not None:
+            self._count(source)
+            self._notify(AccountChanged(account_id, before, None, source))
+        self._refresh_contracts(account_id)
+
+    def apply_order(self, order: OrderModel, source: Source) -> None:
+        """Create or update a working order, or retire it (terminal status). Stale and late events are ignored."""
+        if not self._watched_account(order.account_id):
+            return
+        if order.id in self._terminal:
+            if self._terminal[order.id] != order:
+                self.counters.late_terminal += 1
+            return
+        before = self._working(order.id)
+        if before is not None and self._stale(before, order):
+            self.counters.stale_orders += 1
+            return
+        if before == order:
+            return
+        if before is not None and before.account_id != order.account_id:
+            self._drop_working(order.id)
+        if order.status.is_terminal:
+            self._drop_working(order.id)
+            self.remember_terminal(order)
+        else:
+            self._orders.setdefault(order.account_id, {})[order.id] = order
+            self._order_account[order.id] = order.account_id
+        self._count(source)
+        self._notify(OrderChanged(order.id, order.account_id, before, order, source))
+        self._refresh_contracts(order.account_id)
+
+    def remember_terminal(self, order: OrderModel) -> None:
+        """Remember a terminal order by id (no change notification): late events for it are then ignored."""
+        self._terminal[order.id] = order
+        self._terminal.move_to_end(order.id)
+        while len(self._terminal) > self._terminal_memory:
+            self._terminal.popitem(last=False)
+
+    def forget_order(self, order_id: int, source: Source) -> None:
+        """Drop a working order the Gateway no longer knows at all (reconciliation's ``order_vanished``)."""
+        before = self._working(order_id)
+        if before is None:
+            return
+        self._drop_working(order_id)
+        self._count(source)
+        self._notify(OrderChanged(order_id, before.account_id, before, None, source))
+        self._refresh_contracts(before.account_id)
+
+    def note_fill(self, fill: FillInferred) -> None:
+        """Publish a fill the reconciler inferred from a ``fillVolume`` delta (the order itself is applied apart)."""
+        self._notify(fill)
+
+    def _working(self, order_id: int) -> OrderModel | None:
+        account_id = self._order_account.get(order_id)
+        if account_id is None:
+            return None
+        return self._orders.get(account_id, {}).get(order_id)
+
+    def _drop_working(self, order_id: int) -> None:
+        account_id = self._order_account.pop(order_id, None)
+        if account_id is not None:
+            orders = self._orders.get(account_id)
+            if orders is not None:
+                orders.pop(order_id, None)
+                if not orders:
+                    del self._orders[account_id]
+                self._refresh_contracts(account_id)
+
+    @staticmethod
+    def _stale(held: OrderModel, incoming: OrderModel) -> bool:
+        if incoming.fill_volume < held.fill_volume:
+            return True
+        if incoming.update_timestamp is not None and held.update_timestamp is not None:
+            return incoming.update_timestamp < held.update_timestamp
+        return False
+
+    def apply_position(self, position: PositionModel, source: Source) -> None:
+        """Open or update a position; a size of 0 closes it (the Gateway's close event: ``type 0, size 0``)."""
+        if not self._watched_account(position.account_id):
+            return
+        if position.size <= 0:
+            self.close_position(position.account_id, position.contract_id, source)
+            return
+        held = self._positions.setdefault(position.account_id, {})
+        before = held.get(position.contract_id)
+        if before == position:
+            return
+        held[position.contract_id] = position
+        self._count(source)
+        self._notify(PositionChanged(position.account_id, position.contract_id, before, position, source))
+        self._refresh_contracts(position.account_id)
+
+    def close_position(self, account_id: int, contract_id: str, source: Source) -> None:
+        held = self._positions.get(account_id)
+        before = held.pop(contract_id, None) if held is not None else None
+        if held is not None and not held:
+            del self._positions[account_id]
+        if before is None:
+            return
+        self._count(source)
+        self._notify(PositionChanged(account_id, contract_id, before, None, source))
+        self._refresh_contracts(account_id)
+
+    def apply_trade(self, trade: HalfTradeModel, source: Source) -> bool:
+        """Add a trade unless its id is known (a known id with new content, e.g. ``voided``, replaces it quietly).
+
+        Returns True when the trade was new."""
+        if not self._watched_account(trade.account_id):
+            return False
+        trades = self._trades.setdefault(trade.account_id, OrderedDict())
+        known = trades.get(trade.id)
+        if known is not None:
+            self.counters.duplicate_trades += 1
+            if known != trade:
+                trades[trade.id] = trade
+            return False
+        trades[trade.id] = trade
+        while len(trades) > self._trade_memory:
+            trades.popitem(last=False)
+        self._count(source)
+        self._notify(TradeAdded(trade, source))
+        return True
+
+    def apply_quote(self, contract_id: str, data: dict[str, Any]) -> None:
+        """Merge a (possibly partial) quote into the last one for ``contract_id``; nulls never erase a value."""
+        merged = {**self._quotes.get(contract_id, {}), **{k: v for k, v in data.items() if v is not None}}
+        try:
+            model = GatewayQuote.model_validate(merged)
+        except ValueError as exc:
+            self._malformed(QUOTE_EVENT, str(exc).splitlines()[0])
+            return
+        self._quotes[contract_id] = merged
+        self._quote_models[contract_id] = model
+        self.counters.quotes += 1
+        self._notify(QuoteChanged(contract_id, model))
+
+    # ------------------------------------------------------------------------------------------------ contracts
+    def _refresh_contracts(self, account_id: int) -> None:
+        now = frozenset(self._positions.get(account_id, {})) | frozenset(
+            o.contract_id for o in self._orders.get(account_id, {}).values()
+        )
+        before = self._contracts.get(account_id, frozenset())
+        if now == before:
+            return
+        if now:
+            self._contracts[account_id] = now
+        else:
+            self._contracts.pop(account_id, None)
+        added: set[str] = set()
+        removed: set[str] = set()
+        for contract_id in now - before:
+            if self._watched[contract_id] == 0:
+                added.add(contract_id)
+            self._watched[contract_id] += 1
+        for contract_id in before - now:
+            self._watched[contract_id] -= 1
+            if self._watched[contract_id] <= 0:
+                del self._watched[contract_id]
+                removed.add(contract_id)
+        if added or removed:
+            self._notify(WatchedContractsChanged(frozenset(added), frozenset(removed), self.watched_contracts()))
+
+    def contracts_of(self, account_id: int) -> frozenset[str]:
+        """Contracts the account holds a position in or has a working order on."""
+        return self._contracts.get(account_id, frozenset())
+
+    def watched_contracts(self) -> frozenset[str]:
+        """The union of :meth:`contracts_of` over all accounts: what the market hub should subscribe to."""
+        return frozenset(self._watched)
+
+    # ------------------------------------------------------------------------------------------------ reads
+    @property
+    def account_ids(self) -> frozenset[int]:
+        return frozenset(self._accounts)
+
+    def account(self, account_id: int) -> TradingAccountModel | None:
+        return self._accounts.get(account_id)
+
+    def accounts(self) -> list[TradingAccountModel]:
+        return [self._accounts[k] for k in sorted(self._accounts)]
+
+    def order(self, order_id: int) -> OrderModel | None:
+        """A working order, or a remembered terminal one."""
+        return self._working(order_id) or self._terminal.get(order_id)
+
+    def is_terminal(self, order_id: int) -> bool:
+        return order_id in self._terminal
+
+    def working_orders(self, account_id: int | None = None) -> list[OrderModel]:
+        accounts = [account_id] if account_id is not None else sorted(self._orders)
+        return [o for a in accounts for _, o in sorted(self._orders.get(a, {}).items())]
+
+    def position(self, account_id: int, contract_id: str) -> PositionModel | None:
+        return self._positions.get(account_id, {}).get(contract_id)
+
+    def positions(self, account_id: int | None = None) -> list[PositionModel]:
+        accounts = [account_id] if account_id is not None else sorted(self._positions)
+        return [p for a in accounts for _, p in sorted(self._positions.get(a, {}).items())]
+
+    def trades(self, account_id: int) -> list[HalfTradeModel]:
+        """Trades of the account in arrival order."""
+        return list(self._trades.get(account_id, {}).values())
+
+    def has_trade(self, account_id: int, trade_id: int) -> bool:
+        return trade_id in self._trades.get(account_id, {})
+
+    def last_quote(self, contract_id: str) -> GatewayQuote | None:
+        return self._quote_models.get(contract_id)
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """``{"accounts", "positions" (open), "orders" (working)}`` with the Gateway's field names and enum values."""
+        return {
+            "accounts": [a.wire() for a in self.accounts()],
+            "positions": [p.wire() for p in self.positions()],
+            "orders": [o.wire() for o in self.working_orders()],
+        }

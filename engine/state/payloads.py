@@ -1,0 +1,134 @@
+"""Defensive unwrapping of hub payloads into typed models.
+
+Why: the Gateway's documentation shows bare objects, live captures show ``{"action", "data"}`` wrappers on some
+events and flat objects on others, and some clients see lists (docs/projectx-gateway.md §7.4). The mirror must take
+every one of those forms, and a payload it cannot read must become a counted, logged :class:`Malformed` item, never
+an exception on the event path.
+
+Pure functions, no I/O: the mirror calls :func:`unwrap` on an Invocation's ``arguments`` and :func:`parse_user` on
+each item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pydantic
+
+from engine.protocol.models import (
+    GatewayQuote,
+    HalfTradeModel,
+    OrderModel,
+    PositionModel,
+    TradingAccountModel,
+)
+
+ACCOUNT_EVENT: Final = "GatewayUserAccount"
+ORDER_EVENT: Final = "GatewayUserOrder"
+POSITION_EVENT: Final = "GatewayUserPosition"
+TRADE_EVENT: Final = "GatewayUserTrade"
+QUOTE_EVENT: Final = "GatewayQuote"
+USER_EVENTS: Final = frozenset({ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT})
+MARKET_EVENTS: Final = frozenset({QUOTE_EVENT, "GatewayTrade", "GatewayDepth"})
+
+UserModel = TradingAccountModel | OrderModel | PositionModel | HalfTradeModel
+"""Stream payloads are parsed into the REST models (the ``GatewayUser*`` payload classes add no field), so an order
+from the stream and the same order from Order/search compare equal."""
+
+_MODELS: Final[dict[str, type[UserModel]]] = {
+    ACCOUNT_EVENT: TradingAccountModel,
+    ORDER_EVENT: OrderModel,
+    POSITION_EVENT: PositionModel,
+    TRADE_EVENT: HalfTradeModel,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One object found in a payload, with the wrapper's ``action`` when there was one."""
+
+    data: dict[str, Any]
+    action: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """Something in a payload that is not an object (or a wrapper of one): why, in a short phrase."""
+
+    reason: str
+
+
+def _is_wrapper(value: dict[str, Any]) -> bool:
+    return "data" in value and isinstance(value["data"], dict | list) and set(value) <= {"action", "data"}
+
+
+def _walk(value: Any, action: int | None, depth: int, out: list[Item | Malformed]) -> None:
+    if depth > 4:
+        out.append(Malformed("payload nested too deeply"))
+        return
+    if isinstance(value, dict):
+        if _is_wrapper(value):
+            raw_action = value.get("action")
+            wrapped_action = raw_action if isinstance(raw_action, int) and not isinstance(raw_action, bool) else None
+            _walk(value["data"], wrapped_action, depth + 1, out)
+        else:
+            out.append(Item(value, action))
+    elif isinstance(value, list | tuple):
+        if not value:
+            return
+        for element in value:
+            _walk(element, action, depth + 1, out)
+    else:
+        out.append(Malformed(f"expected an object, got {type(value).__name__}"))
+
+
+def unwrap(arguments: Sequence[Any]) -> list[Item | Malformed]:
+    """Every object in a user-hub Invocation's ``arguments``: ``[{action, data}]``, ``[{...}]``, ``[[...]]``, or a
+    wrapper whose ``data`` is itself a list. An empty list yields nothing; a scalar yields a :class:`Malformed`."""
+    if not isinstance(arguments, list | tuple):
+        return [Malformed(f"arguments are not a list but {type(arguments).__name__}")]
+    if not arguments:
+        return [Malformed("no arguments")]
+    out: list[Item | Malformed] = []
+    for argument in arguments:
+        _walk(argument, None, 0, out)
+    return out
+
+
+def parse_user(target: str, item: Item) -> UserModel | Malformed:
+    """The typed payload of a user-hub event, or why it could not be read."""
+    model = _MODELS.get(target)
+    if model is None:
+        return Malformed(f"unknown user event {target!r}")
+    try:
+        return model.model_validate(item.data)
+    except pydantic.ValidationError as exc:
+        return Malformed(_summarise(exc))
+
+
+def parse_quote(arguments: Sequence[Any]) -> tuple[str, dict[str, Any]] | Malformed:
+    """``GatewayQuote`` arguments ``[contractId, {partial quote}]`` (a wrapper around the quote is tolerated)."""
+    if not isinstance(arguments, list | tuple) or len(arguments) < 2:
+        return Malformed("quote arguments are not [contractId, payload]")
+    contract_id, payload = arguments[0], arguments[1]
+    if not isinstance(contract_id, str) or not contract_id:
+        return Malformed("quote contractId is not a non-empty string")
+    items = [i for i in unwrap([payload]) if isinstance(i, Item)]
+    if len(items) != 1:
+        return Malformed("quote payload is not one object")
+    try:
+        GatewayQuote.model_validate(items[0].data)
+    except pydantic.ValidationError as exc:
+        return Malformed(_summarise(exc))
+    return contract_id, items[0].data
+
+
+def _summarise(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in error["loc"]) or "$"
+        parts.append(f"{loc}: {error['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
