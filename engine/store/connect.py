@@ -9,6 +9,8 @@ PostgreSQL URLs are routed to psycopg 3 (``postgresql://`` becomes ``postgresql+
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +23,12 @@ from sqlalchemy.pool import StaticPool
 from engine.store.errors import StoreError
 
 SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
 )
+_WAL_SWITCH_ATTEMPTS = 50  # x 0.1 s: switching a new file to WAL needs an exclusive lock, and ignores busy_timeout
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -74,16 +77,43 @@ def build_engine(url: URL) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module (which would run DDL outside any transaction, so a
+    # crash during the first migration could leave half a schema); SQLAlchemy's "begin" emits BEGIN instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         for pragma in SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            if "journal_mode" in pragma:
+                _switch_to_wal(cursor, pragma)
+            else:
+                cursor.execute(pragma)
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any, pragma: str) -> None:
+    """WAL is a property of the file; only the first connections to a new file race for it (when several engine
+    processes or threads open a fresh database at once), and that race answers "locked" at once: retry briefly.
+    Blocking sleep is fine here: connections are made in the store's worker thread, never on the Trio thread."""
+    for attempt in range(_WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute(pragma)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1)
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so a transaction that reads and then
+    # writes (a migration, a batch) can never fail half-way with SQLITE_BUSY when another process wrote meanwhile.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -93,12 +123,12 @@ def durable_commit(conn: Connection, durable: bool) -> Iterator[None]:
     PostgreSQL commits are durable by default (``synchronous_commit=on``), so nothing changes there.
     """
     switch = durable and conn.dialect.name == "sqlite"
-    if switch:
-        conn.exec_driver_sql("PRAGMA synchronous=FULL")
-        conn.commit()
+    # Outside any transaction, on the driver connection (SQLAlchemy's autobegin would wrap it in BEGIN).
+    raw = conn.connection.driver_connection if switch else None
+    if raw is not None:
+        raw.execute("PRAGMA synchronous=FULL")
     try:
         yield
     finally:
-        if switch:
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            conn.commit()
+        if raw is not None:
+            raw.execute("PRAGMA synchronous=NORMAL")

@@ -155,8 +155,8 @@ class Store:
         await self._writer.commit(snapshot)
 
     async def flush(self) -> None:
-        """Return once everything queued so far is committed."""
-        await self._writer.commit()
+        """Return once everything queued so far is committed (not forced to ``synchronous=FULL``)."""
+        await self._writer.commit(durable=False)
 
     # ----------------------------------------------------------------------------------------------- reads
     async def load_state(self, account_ids: Iterable[int] | None = None) -> SavedState:

@@ -90,9 +90,12 @@ class StoreWriter:
             return False
         return True
 
-    async def commit(self, *records: Record) -> None:
-        """Queue ``records`` and return once they are committed durably (in one transaction); raise if they fail."""
-        job = _Job(records, durable=True, done=trio.Event())
+    async def commit(self, *records: Record, durable: bool = True) -> None:
+        """Queue ``records`` and return once they are committed (in one transaction); raise if they fail.
+
+        ``durable`` asks for ``synchronous=FULL`` on SQLite for that transaction (survives power loss).
+        """
+        job = _Job(records, durable=durable, done=trio.Event())
         try:
             await self._send.send(job)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -151,3 +151,40 @@ async def test_in_memory_sqlite_works_through_the_single_limiter() -> None:
             for n in range(20):
                 nursery.start_soon(store.record_intent, intent(n))
         assert len(await store.history("orders")) == 20
+
+
+async def test_awaited_commits_use_synchronous_full_and_journal_batches_normal(sqlite_url: str) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def on_insert(conn: sa.Connection, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT"):
+            level = conn.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0]  # type: ignore[union-attr]
+            seen.append((statement.split()[2], level))
+
+    async with open_store(sqlite_url) as store:
+        sa.event.listen(store.engine, "before_cursor_execute", on_insert)
+        store.journal(event(0, 0))
+        await store.flush()
+        await store.record_intent(intent(1))
+    assert seen == [("component_events", 1), ("order_intents", 2)]  # 1 = NORMAL, 2 = FULL
+
+
+def test_concurrent_first_opens_of_one_database_both_succeed(db_url: str) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def opener() -> None:
+        barrier.wait()
+        try:
+            Store.open(db_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
