@@ -1,0 +1,60 @@
+"""The realtime side: SignalR hub connections on trio-websocket and their connection managers.
+
+- :mod:`engine.realtime.hub`: one socket speaking the SignalR JSON protocol (handshake, invoke, keep-alive).
+- :mod:`engine.realtime.manager`: one manager per hub, the driver of the connection machine (backoff, tokens,
+  subscriptions, health, the reconciler on every reconnect).
+- :mod:`engine.realtime.transport`: how a socket is opened (real sockets, or an injected connector in tests).
+"""
+
+from engine.realtime.backoff import ReconnectBackoff
+from engine.realtime.errors import (
+    HandshakeFailed,
+    HubClosed,
+    HubConnectionLost,
+    HubError,
+    HubGaveUp,
+    HubInvocationError,
+    HubNotConnected,
+    InvokeTimeout,
+)
+from engine.realtime.events import CoalescingDelivery, HubEvent, OrderedDelivery
+from engine.realtime.health import HubHealth
+from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings
+from engine.realtime.manager import HubManager, ReconnectContext, Reconciler, market_hub, user_hub
+from engine.realtime.subscriptions import Subscription, market_subscriptions, user_subscriptions
+from engine.realtime.tokens import TokenProvider
+from engine.realtime.transport import Connector, WebSocketLike, hub_url, redact, socket_connector
+
+__all__ = [
+    "CoalescingDelivery",
+    "Connector",
+    "Disconnect",
+    "DisconnectKind",
+    "HandshakeFailed",
+    "HubClosed",
+    "HubConnection",
+    "HubConnectionLost",
+    "HubError",
+    "HubEvent",
+    "HubGaveUp",
+    "HubHealth",
+    "HubInvocationError",
+    "HubManager",
+    "HubNotConnected",
+    "HubTimings",
+    "InvokeTimeout",
+    "OrderedDelivery",
+    "Reconciler",
+    "ReconnectBackoff",
+    "ReconnectContext",
+    "Subscription",
+    "TokenProvider",
+    "WebSocketLike",
+    "hub_url",
+    "market_hub",
+    "market_subscriptions",
+    "redact",
+    "socket_connector",
+    "user_hub",
+    "user_subscriptions",
+]
