@@ -8,9 +8,11 @@ every millisecond timeout in the file gets it. Validators raise ``ValueError("ex
 from __future__ import annotations
 
 import itertools
+import math
 import re
+import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -118,6 +120,53 @@ def _unique_positive_ids(values: list[int]) -> list[int]:
     return values
 
 
+_TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _time_of_day(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020.
+        hint = f'{value // 60:02d}:{value % 60:02d}'
+        raise ValueError(f'expected a time of day in quotes, "{hint}" (YAML reads an unquoted {hint} as a number)')
+    if isinstance(value, str):
+        match = _TIME_OF_DAY.match(value.strip())
+        if match:
+            return f"{int(match.group(1)):02d}:{match.group(2)}"
+    raise ValueError('expected a time of day "HH:MM" (24-hour clock, in quotes)')
+
+
+def _time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone name such as America/Chicago") from None
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+def _unique_days(values: list[str]) -> list[str]:
+    if not values:
+        raise ValueError("expected at least one day (disable the rule instead)")
+    if len(set(values)) != len(values):
+        raise ValueError("expected each day once")
+    return values
+
+
+_SYMBOL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _symbol_limits(values: dict[str, int]) -> dict[str, int]:
+    for key in values:
+        if not _SYMBOL_KEY.match(key):
+            raise ValueError(f"expected symbol keys such as MNQ, F.US.MNQ or CON.F.US.MNQ.U25, got {key!r}")
+    return values
+
+
 _Int = Annotated[int, BeforeValidator(_reject_bool)]
 
 PositiveMs = Annotated[_Int, Field(gt=0)]
@@ -142,6 +191,15 @@ EnvVarName = Annotated[str, AfterValidator(_env_name)]
 StatusCode = Annotated[_Int, AfterValidator(_status_code)]
 AccountIds = Annotated[list[Annotated[_Int, Field(gt=0)]], AfterValidator(_unique_positive_ids)]
 Multiplier = Annotated[float, BeforeValidator(_reject_bool), Field(ge=1)]
+Money = Annotated[float, BeforeValidator(_reject_bool), Field(gt=0), AfterValidator(_finite)]
+"""An amount in the account's currency that must be > 0 (a loss limit is written as a positive number)."""
+TimeOfDay = Annotated[str, BeforeValidator(_time_of_day)]
+"""A wall time ``"HH:MM"`` (normalised to two-digit hours) in the risk rules' time zone."""
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+Weekdays = Annotated[list[Weekday], AfterValidator(_unique_days)]
+SymbolLimits = Annotated[dict[str, AtLeastOne], AfterValidator(_symbol_limits)]
+"""Per-symbol contract limits: a key is a product code (``MNQ``), a symbol id (``F.US.MNQ``) or a contract id."""
 
 
 def ws_url(url: str) -> str:

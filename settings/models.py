@@ -41,6 +41,7 @@ from settings.fields import (
     HttpUrl,
     HubUrl,
     LogLevel,
+    Money,
     Multiplier,
     NonNegativeInt,
     NonNegativeMs,
@@ -49,6 +50,11 @@ from settings.fields import (
     RefreshBufferSeconds,
     RetryDelaysMs,
     StatusCode,
+    SymbolLimits,
+    TimeOfDay,
+    TimeZoneName,
+    Weekday,
+    Weekdays,
     ws_url,
 )
 
@@ -339,7 +345,95 @@ class ResilienceLoggingSettings(Section):
 
 class LoggingSettings(Section):
     level: LogLevel = "INFO"
+    format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (for log shippers); ``text``: one human-readable line per record."""
     resilience: ResilienceLoggingSettings = Field(default_factory=ResilienceLoggingSettings)
+
+
+# --- riskRules (beyond the seed) -------------------------------------------------------------------------------------
+# Every rule is off by default: the engine must never flatten an account because of a limit the operator never set.
+
+
+class DailyLossLimitSettings(Section):
+    enabled: bool = False
+    limit: Money = 1_000.0
+    """Breach when realized (P&L minus fees) + unrealized P&L of the trading day reaches -limit."""
+    include_unrealized: bool = True
+    mark_price: Literal["last", "bidAsk"] = "last"
+    """Quote used to mark open positions: the last trade price, or the side a close would hit (bid for a long)."""
+    snapshot_interval: PositiveMs = 60_000
+    """How often the unrealized P&L is written to the daily snapshot table."""
+
+    @property
+    def snapshot_interval_s(self) -> float:
+        return _ms_to_s(self.snapshot_interval)
+
+
+class MaxContractsSettings(Section):
+    enabled: bool = False
+    total: AtLeastOne = 10
+    """Open contracts over all positions of an account (absolute sizes)."""
+    per_symbol: SymbolLimits = Field(default_factory=dict)
+
+    @field_validator("per_symbol")
+    @classmethod
+    def _not_above_total(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        total = info.data.get("total")
+        above = sorted(key for key, limit in value.items() if isinstance(total, int) and limit > total)
+        if above:
+            raise ValueError(f"expected limits of at most riskRules.maxContracts.total ({total}); {above[0]} is above")
+        return value
+
+
+_SESSION_DAYS: tuple[Weekday, ...] = ("Sun", "Mon", "Tue", "Wed", "Thu")
+"""CME equity futures: the trading day opens Sunday to Thursday evening."""
+
+
+class TradingSessionSettings(Section):
+    """Positions and working orders are allowed only from ``start`` to ``end`` (an overnight window when end <= start)
+    on the listed days (the day the window opens); ``flattenAt`` closes the window early (default: at ``end``)."""
+
+    enabled: bool = False
+    start: TimeOfDay = "17:00"
+    end: TimeOfDay = "15:10"
+    flatten_at: TimeOfDay | None = None
+    days: Weekdays = Field(default_factory=lambda: list(_SESSION_DAYS))
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("start"):
+            raise ValueError("expected another time than riskRules.tradingSession.start (the window would be empty)")
+        return value
+
+    @field_validator("flatten_at")
+    @classmethod
+    def _inside_window(cls, value: str | None, info: ValidationInfo) -> str | None:
+        start, end = info.data.get("start"), info.data.get("end")
+        if value is None or not isinstance(start, str) or not isinstance(end, str):
+            return value
+        inside = start < value <= end if start < end else (value > start or value <= end)
+        if not inside:
+            raise ValueError(f"expected a time after riskRules.tradingSession.start and not after end ({start}-{end})")
+        return value
+
+
+class MaxTradesPerDaySettings(Section):
+    enabled: bool = False
+    limit: AtLeastOne = 50
+    """Filled orders per trading day (an order filled in several pieces counts once); breach when exceeded."""
+
+
+class RiskRulesSettings(Section):
+    enabled: bool = True
+    """Master switch; each rule also has its own ``enabled`` (all off by default)."""
+    time_zone: TimeZoneName = "America/Chicago"
+    daily_reset: TimeOfDay = "17:00"
+    """Start of the trading day (the CME boundary): ends a lockout and resets the daily counters."""
+    daily_loss_limit: DailyLossLimitSettings = Field(default_factory=DailyLossLimitSettings)
+    max_contracts: MaxContractsSettings = Field(default_factory=MaxContractsSettings)
+    trading_session: TradingSessionSettings = Field(default_factory=TradingSessionSettings)
+    max_trades_per_day: MaxTradesPerDaySettings = Field(default_factory=MaxTradesPerDaySettings)
 
 
 # --- beyond the seed -------------------------------------------------------------------------------------------------
@@ -373,6 +467,7 @@ class EngineSettings(BaseSettings):
     state_reconciliation: StateReconciliationSettings = Field(default_factory=StateReconciliationSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    risk_rules: RiskRulesSettings = Field(default_factory=RiskRulesSettings)
     state_dir: ExpandedPath = Field(default_factory=_default_state_dir)
     """Directory for the engine's files; the defaults of the token file and the SQLite database live under it."""
     accounts: AccountIds | None = None
