@@ -54,6 +54,7 @@ class Endpoint:
 
 
 LOGIN_KEY = Endpoint("/api/Auth/loginKey", auth=False)
+LOGIN_APP = Endpoint("/api/Auth/loginApp", auth=False)
 VALIDATE = Endpoint("/api/Auth/validate", auth=False)
 LOGOUT = Endpoint("/api/Auth/logout")
 ACCOUNT_SEARCH = Endpoint("/api/Account/search")
@@ -75,8 +76,8 @@ TRADE_SEARCH = Endpoint("/api/Trade/search")
 PING = Endpoint("/api/Status/ping", method="GET", auth=False)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    LOGIN_KEY, VALIDATE, LOGOUT, ACCOUNT_SEARCH, CONTRACT_SEARCH, CONTRACT_BY_ID, CONTRACT_AVAILABLE, RETRIEVE_BARS,
-    ORDER_PLACE, ORDER_MODIFY, ORDER_CANCEL, ORDER_SEARCH, ORDER_SEARCH_OPEN, ORDER_BY_ID, ORDER_QUERY,
+    LOGIN_KEY, LOGIN_APP, VALIDATE, LOGOUT, ACCOUNT_SEARCH, CONTRACT_SEARCH, CONTRACT_BY_ID, CONTRACT_AVAILABLE,
+    RETRIEVE_BARS, ORDER_PLACE, ORDER_MODIFY, ORDER_CANCEL, ORDER_SEARCH, ORDER_SEARCH_OPEN, ORDER_BY_ID, ORDER_QUERY,
     POSITION_SEARCH_OPEN, POSITION_CLOSE, POSITION_PARTIAL_CLOSE, TRADE_SEARCH, PING,
 )
 
@@ -236,6 +237,7 @@ def _codes(table: type[IntEnum], *names: str) -> frozenset[int]:
 # Codes that are NOT permanent; every other documented non-zero code of an endpoint is a permanent rejection.
 CODE_OVERRIDES: dict[str, dict[int, ErrorClass]] = {
     LOGIN_KEY.path: {int(pe.LoginErrorCode.UNKNOWN_ERROR): ErrorClass.TRANSIENT},
+    LOGIN_APP.path: {int(pe.LoginErrorCode.UNKNOWN_ERROR): ErrorClass.TRANSIENT},
     VALIDATE.path: {
         int(pe.ValidateErrorCode.INVALID_SESSION): ErrorClass.AUTH,
         int(pe.ValidateErrorCode.SESSION_NOT_FOUND): ErrorClass.AUTH,
@@ -291,7 +293,7 @@ def from_code(path: str, code: int, gateway_message: str | None) -> GatewayError
     """The typed error for ``success: false`` with ``errorCode`` ``code`` from endpoint ``path``."""
     cls = code_class(path, code)
     name = _code_name(path, code)
-    if path == LOGIN_KEY.path and code in PERMANENT_LOGIN_CODES:
+    if path in (LOGIN_KEY.path, LOGIN_APP.path) and code in PERMANENT_LOGIN_CODES:
         error_type: type[GatewayError] = PermanentLoginError
     else:
         error_type = _CLASS_TO_ERROR[cls]

@@ -14,12 +14,13 @@ Usage (virtual time: pytest-trio's ``autojump_clock`` fixture)::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import trio
 
 from engine.gateway.client import GatewayClient
@@ -72,6 +73,7 @@ async def simulated_client(
     settings: EngineSettings | None = None,
     run_gateway: bool = True,
     run_token_refresh: bool = True,
+    wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     **client_kwargs: Any,
 ) -> AsyncIterator[SimHarness]:
     """A simulated Gateway (``config``, default epoch :data:`SIM_EPOCH`, 24x7) and a client wired to it in-process.
@@ -79,11 +81,14 @@ async def simulated_client(
     ``overrides`` are engine settings (snake_case nested dicts) on top of :func:`sim_settings`; ``client_kwargs`` go
     to :meth:`GatewayClient.from_settings` (``limiter=``, ``breaker=``, ``retry_policy=``, ``rng=``...). The
     gateway's background work and the token manager's proactive refresh run in the harness's nursery.
+    ``wrap_transport`` wraps the in-process transport (a test's request counter or scripted failures).
     """
     cfg = config if config is not None else SimConfig(epoch=SIM_EPOCH)
     gateway = SimulatedGateway(cfg)
     engine_settings = settings if settings is not None else sim_settings(cfg, overrides)
-    transport = SimulatorTransport(build_app(gateway))
+    transport: httpx.AsyncBaseTransport = SimulatorTransport(build_app(gateway))
+    if wrap_transport is not None:
+        transport = wrap_transport(transport)
     client = GatewayClient.from_settings(engine_settings, transport=transport, wall_clock=gateway.clock,
                                          **client_kwargs)
     async with client, trio.open_nursery() as nursery:
