@@ -23,12 +23,18 @@ The API (all times are timezone-aware wall instants stamped by the caller, e.g. 
 -------------------------------------------------------------------------------------------------------------
 Opening::
 
-    async with open_store(url, schema_version=2, retention=RetentionPolicy(), wall_clock=clock) as store: ...
+    async with open_store(url, 2, retention=RetentionPolicy(), wall_clock=clock) as store: ...
     async with open_store_from_settings(settings, wall_clock=clock) as store: ...
-    # or by hand, inside the engine nursery:
-    store = await trio.to_thread.run_sync(Store.open, url, 2)   # or Store.from_settings(settings)
-    await nursery.start(store.run)                              # the single writer
-    await nursery.start(store.run_retention, clock)             # periodic retention (Trio-clock interval)
+    # or by hand, inside the engine nursery (open is blocking: run it in a thread):
+    store = await trio.to_thread.run_sync(Store.from_settings, settings)   # or Store.open(url, schema_version)
+    await nursery.start(store.run)                                          # the single writer (start it first)
+    await nursery.start(store.run_retention, clock)                         # periodic retention, hourly (Trio clock)
+    ...; store.close()                                                      # after the writer task ended
+
+    Store.open(url=DEFAULT_DATABASE_URL, schema_version=SCHEMA_VERSION, *, retention=None, migrate_schema=True,
+               queue_size=10_000, batch_max=500, threads=True) -> Store
+    ``migrate_schema=False`` (readers such as the CLI) never creates or upgrades: StoreNotFoundError if absent.
+    ``commit_now`` and friends wait for the writer task: start ``store.run`` before awaiting them.
 
 Writing::
 

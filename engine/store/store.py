@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
 from engine.store import migrate, sqlops
 from engine.store.blocking import BlockingRunner
 from engine.store.connect import build_engine, durable_commit, masked, normalize_url, sqlite_path
-from engine.store.errors import StoreNotFoundError
+from engine.store.errors import StoreError, StoreNotFoundError
 from engine.store.records import (
     UNRESOLVED_STATUSES,
     OrderIntent,
@@ -98,6 +99,10 @@ class Store:
                 migrate.upgrade(engine, schema_version)
             else:
                 migrate.verify_existing(engine, schema_version)
+        except OperationalError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise StoreError(f"cannot open the database at {masked(parsed)}: {reason}") from None
         except BaseException:
             engine.dispose()
             raise

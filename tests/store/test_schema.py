@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,12 @@ def test_bad_urls_are_named_without_leaking_the_password(url: str, message: str)
         _open(url)
     assert "secretpw" not in str(info.value)
     assert info.value.__cause__ is None or "secretpw" not in str(info.value.__cause__)
+
+
+def test_unreachable_postgres_is_a_store_error_without_the_password() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreError, match=r"cannot open the database at postgresql\+psycopg://engine:\*\*\*@") as info:
+        _open(f"postgresql://engine:hunter2secret@127.0.0.1:{port}/engine")
+    assert "hunter2secret" not in str(info.value)
