@@ -239,11 +239,12 @@ class HubManager:
             last_disconnect=self.last_disconnect,
         )
 
-    async def wait_connected(self) -> int:
-        """Wait until a socket is live and return its generation; raises HubNotConnected once closed."""
+    async def wait_connected(self, min_generation: int = 1) -> int:
+        """Wait until a socket of generation ``min_generation`` or later is live and return its generation;
+        raises HubNotConnected once the hub is closed."""
         while True:
             conn = self.connection
-            if conn is not None:
+            if conn is not None and conn.generation >= min_generation:
                 return conn.generation
             if self.state is ConnectionState.CLOSED:
                 raise HubNotConnected(f"{self.name} hub is closed")

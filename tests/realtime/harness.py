@@ -157,3 +157,47 @@ async def next_event(receive: trio.MemoryReceiveChannel[HubEvent], target: str |
 def order_data(order_id: int, account_id: int = ACCOUNT, **extra: Any) -> dict[str, Any]:
     return {"id": order_id, "accountId": account_id, "contractId": CONTRACT, "status": 1, "type": 1, "side": 0,
             "size": 1, "limitPrice": 6300.0, "fillVolume": 0, **extra}
+
+
+@dataclass
+class Running:
+    """A manager's ``run`` in a task: the error it ended with (if any) and when it ended."""
+
+    error: BaseException | None = None
+    ended_at: float | None = None
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+async def start(nursery: trio.Nursery, manager: Any) -> Running:
+    running = Running()
+
+    async def runner(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await manager.run(task_status=task_status)
+        except Exception as exc:  # HubClosed / HubGaveUp: recorded for the test to assert
+            running.error = exc
+        finally:
+            running.ended_at = trio.current_time()
+            running.done.set()
+
+    await nursery.start(runner)
+    return running
+
+
+@dataclass
+class Recorder:
+    """Every transition with its Trio time (a listener for the store would look the same)."""
+
+    transitions: list[tuple[float, Any]] = field(default_factory=list)
+
+    def __call__(self, transition: Any) -> None:
+        self.transitions.append((trio.current_time(), transition))
+
+    def events(self) -> list[str]:
+        return [t.event for _, t in self.transitions]
+
+    def at(self, event: str) -> list[float]:
+        return [at for at, t in self.transitions if t.event == event]
+
+    def causes(self, event: str) -> list[str]:
+        return [t.cause or "" for _, t in self.transitions if t.event == event]
