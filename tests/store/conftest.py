@@ -52,7 +52,8 @@ def pg_url(pg_database: str) -> Iterator[str]:
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{pg_database}?options=-csearch_path%3D{schema}"
+        separator = "&" if "?" in pg_database else "?"
+        yield f"{pg_database}{separator}options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(pg_database, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -53,8 +53,9 @@ class PgServer:
     run_as: str | None = None
 
     def url_for(self, database: str) -> str:
-        base, _, _ = self.admin_url.rpartition("/")
-        return f"{base}/{database}"
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
     def stop(self) -> None:
         if self.directory is None or self.bin_dir is None:

@@ -188,3 +188,19 @@ def test_concurrent_first_opens_of_one_database_both_succeed(db_url: str) -> Non
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
+
+
+async def test_a_failing_journal_record_is_logged_and_counted(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.store import OrderUpdate
+
+    async with open_store(sqlite_url) as store:
+        store.journal(OrderUpdate("ghost", T0, status="working"))  # no such intent
+        store.journal(event(0, 0))
+        await store.flush()
+        rows = await store.history("connection")
+        stats = store.stats
+    assert [r["cause"] for r in rows] == ["0:0"]
+    assert stats.failed == 1
+    assert "journal record(s) OrderUpdate could not be written" in caplog.text and "'ghost'" in caplog.text
