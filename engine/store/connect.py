@@ -74,7 +74,12 @@ def build_engine(url: URL) -> Engine:
         kwargs["pool_pre_ping"] = True
         # A server that does not answer must not hang the writer (its batches are shielded from cancellation).
         kwargs["connect_args"] = {"connect_timeout": 10}
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(url, **kwargs)
+    except ImportError:
+        raise StoreError(
+            "database.url names PostgreSQL, which needs the psycopg driver: pip install 'psycopg[binary]'"
+        ) from None
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
