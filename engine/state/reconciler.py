@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import trio
 
@@ -50,6 +50,13 @@ PartKind = Literal["accounts", "positions", "orders", "trades"]
 Part = tuple[PartKind, int | None]
 """A piece of a reconciliation that can fail on its own: ``("accounts", None)`` or ``("orders", 1001)`` etc."""
 FindingSink = Callable[[ReconcileFinding], object]
+
+
+class ReconnectInfo(Protocol):
+    """What :meth:`Reconciler.on_reconnected` reads of the manager's ``ReconnectContext``."""
+
+    @property
+    def initial(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +184,14 @@ class Reconciler:
             report = await self._run_until_complete(reason)
         self.last_report = report
         return report
+
+    async def on_reconnected(self, context: ReconnectInfo) -> None:
+        """The connection manager's hook (``HubManager(on_reconnected=reconciler.on_reconnected)``): reconcile as the
+        initial sync after the first connect (``context.initial``), else as a reconnect."""
+        report = await self.reconcile("startup" if context.initial else "reconnect")
+        if not report.complete and report.skipped is None:
+            log.warning("reconcile after %s left %s unsettled", "start-up" if context.initial else "a reconnect",
+                        _parts(report.failed))
 
     # ------------------------------------------------------------------------------------------------ runs
     async def _wait_interval(self) -> None:
