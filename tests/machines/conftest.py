@@ -80,3 +80,12 @@ def _run_parametrized(function: Callable[..., None], args: tuple[Any, ...], shar
         else:
             row = tuple(value)
         function(shared, **dict(zip(names, row, strict=True)))
+
+
+def assert_chained(transitions: list[Transition], initial: str, current: str) -> None:
+    """Reported transitions form one unbroken path from the initial state to the current one."""
+    state = initial
+    for transition in transitions:
+        assert transition.source == state, f"{transition} does not start where the machine was ({state})"
+        state = transition.target
+    assert state == current
