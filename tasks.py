@@ -24,6 +24,7 @@ def lint(c: Context) -> None:
 @task(pre=[lint])
 def test(c: Context) -> None:
     """Lint, type-check, then run every test with coverage (the README's test command)."""
+    c.run(f"{PY} -m engine statecharts --check", pty=False)
     c.run(f"{PY} -m pytest -q -p no:cacheprovider --cov --cov-report=term", pty=False)
 
 
