@@ -90,6 +90,8 @@ class HubOptions:
     bus_buffer: int = 10_000
     """Events a connection may fall behind before it is closed as a slow consumer."""
     max_record_size: int = 16 * 1024 * 1024
+    max_batch: int = 256
+    """Most events coalesced into one text frame when they are already queued."""
 
 
 @dataclass(slots=True)
@@ -524,26 +526,44 @@ class HubConnection:
         await self._write(encode(reply))
 
     async def _pump(self, subscriber: Any) -> None:
+        """Bus -> socket. Events already queued when the pump wakes go out together in one text frame (several
+        records per frame, as an ASP.NET server coalesces writes), so a burst costs one socket write, not hundreds;
+        a single event is still sent at once."""
+        drain = _nowait_receiver(subscriber)
         while True:
+            overflowed = False
             try:
-                event: HubEvent = await subscriber.receive()
+                batch: list[HubEvent] = [await subscriber.receive()]
             except SubscriberOverflow:
+                batch, overflowed = [], True
+            while drain is not None and not overflowed and len(batch) < self._options.max_batch:
+                try:
+                    batch.append(drain())
+                except trio.WouldBlock:
+                    break
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    overflowed = True
+            parts: list[str] = []
+            for event in batch:
+                if not self.subscriptions.wants(event):
+                    continue
+                if self._aimed(DROP_EVENTS) and self._faults.take(
+                        DROP_EVENTS, hub=self.hub, connection=self.id, target=event.target) is not None:
+                    continue
+                text = encode(Invocation(event.target, event.arguments))
+                parts.append(text)
+                if self._aimed(DUPLICATE_EVENTS) and self._faults.take(
+                        DUPLICATE_EVENTS, hub=self.hub, connection=self.id, target=event.target) is not None:
+                    parts.append(text)
+            if parts:
+                await self._write("".join(parts))
+                self.events_sent += len(parts)
+            if overflowed:
                 self.server.stats["slow_consumers"] += 1
                 log.warning("hub %s: slow consumer fell behind by %d events; closing", self.id,
                             self._options.bus_buffer)
                 await self.close_quietly(Close(CLOSE_WITH_ERROR, allow_reconnect=True), 1008)
                 return
-            if not self.subscriptions.wants(event):
-                continue
-            if self._aimed(DROP_EVENTS) and self._faults.take(DROP_EVENTS, hub=self.hub, connection=self.id,
-                                                              target=event.target) is not None:
-                continue
-            text = encode(Invocation(event.target, event.arguments))
-            if self._aimed(DUPLICATE_EVENTS) and self._faults.take(
-                    DUPLICATE_EVENTS, hub=self.hub, connection=self.id, target=event.target) is not None:
-                text = text + text
-            await self._write(text)
-            self.events_sent += 1
 
     def _aimed(self, kind: str) -> bool:
         """True when ``kind`` is armed and not aimed at the other hub (``params={"hub": ...}``)."""
@@ -586,6 +606,16 @@ class HubConnection:
                 await self.close_quietly(Close(CLOSE_WITH_ERROR, allow_reconnect=True), 1000)
                 return
             await trio.sleep(self._options.fault_poll_s)
+
+
+def _nowait_receiver(subscriber: Any) -> Callable[[], HubEvent] | None:
+    """A non-blocking receive on a bus subscriber: its own ``receive_nowait`` if it has one, else the receive
+    channel inside it; None if neither exists (then every event goes out in its own frame)."""
+    method = getattr(subscriber, "receive_nowait", None)
+    if method is None:
+        channel = getattr(subscriber, "_receive", None)
+        method = getattr(channel, "receive_nowait", None)
+    return method if callable(method) else None
 
 
 def _frame_data(message: Message) -> str | bytes | None:
