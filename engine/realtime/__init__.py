@@ -6,6 +6,7 @@
 - :mod:`engine.realtime.transport`: how a socket is opened (real sockets, or an injected connector in tests).
 """
 
+from engine.realtime.auth import TokenManagerProvider
 from engine.realtime.backoff import ReconnectBackoff
 from engine.realtime.errors import (
     HandshakeFailed,
@@ -48,6 +49,7 @@ __all__ = [
     "ReconnectBackoff",
     "ReconnectContext",
     "Subscription",
+    "TokenManagerProvider",
     "TokenProvider",
     "WebSocketLike",
     "hub_url",
