@@ -26,7 +26,7 @@ The API a driver uses (time is the Trio clock, passed in; nothing here reads a c
         breaker.on_failure(trio.current_time(), permit)   # only transient failures are reported
         raise
     except BaseException:
-        breaker.on_ignored(permit)                        # cancelled / non-transient: no verdict, frees the slot
+        breaker.on_ignored(permit)                        # cancelled / a bug: no verdict, frees the slot
         raise
     breaker.on_success(trio.current_time(), permit)       # any answer from the server, even a business reject
 
@@ -187,7 +187,7 @@ class Breaker(Lifecycle):
             self._fire("failure", cause=cause, at=now, update=lambda: self._open_at(now))
 
     def on_ignored(self, permit: Permit) -> None:
-        """The admitted call ended without a verdict (cancelled, non-transient error): frees its probe slot."""
+        """The admitted call ended without a verdict on the server (cancelled, a local error): frees its slot."""
         if self._current(permit) and permit.probe and self._probes_in_flight > 0:
             self._probes_in_flight -= 1
 
