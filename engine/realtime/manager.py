@@ -335,7 +335,7 @@ class HubManager:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_tokens)
-                nursery.start_soon(self._delivery.run)
+                nursery.start_soon(self._pump_events)
                 self.lifecycle.start()
                 task_status.started()
                 with self._run_scope:
@@ -345,6 +345,13 @@ class HubManager:
             self.lifecycle.close(self._close_reason or "shutdown")
         if failure is not None:
             raise failure
+
+    async def _pump_events(self) -> None:
+        try:
+            await self._delivery.run()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.warning("%s hub: the event sink was closed; closing the hub", self.name)
+            self.close("event sink closed")
 
     async def _connect_loop(self) -> HubClosed:
         while True:
@@ -403,22 +410,21 @@ class HubManager:
         generation = self._generation
         epoch = self._token_epoch
         ended: list[Disconnect] = []
+        failure: str | None = None
         try:
             async with self._connector(hub_url(self.url, token), max_message_size=self._max_message_size,
                                        connect_timeout_s=self._timings.handshake_timeout_s) as ws:
                 failure = await self._session(ws, token, generation, epoch, ended)
-            if failure is not None:
-                return failure
         except trio_websocket.ConnectionRejected as exc:
             if exc.status_code in (401, 403):
                 self._relogin_needed = True
             return f"upgrade refused with HTTP {exc.status_code}"
         except _CONNECT_ERRORS as exc:
-            if ended:  # the socket had connected; an error while closing it changes nothing
-                log.debug("%s hub: error while closing generation %d: %r", self.name, generation, exc)
-            else:
+            if not ended and failure is None:
                 return f"connect failed: {_describe(exc)}"
-        return ended[0]
+            # the session had already ended (connected or handshake failed): an error while closing changes nothing
+            log.debug("%s hub: error while closing generation %d: %r", self.name, generation, exc)
+        return failure if failure is not None else ended[0]
 
     async def _session(self, ws: WebSocketLike, token: str, generation: int, epoch: int,
                        ended: list[Disconnect]) -> str | None:
@@ -460,7 +466,13 @@ class HubManager:
             now = trio.current_time()
             self.events_received += 1
             self._last_event_at = now
-            await self._delivery.deliver(HubEvent(self.name, invocation.target, invocation.arguments, generation, now))
+            try:
+                await self._delivery.deliver(HubEvent(self.name, invocation.target, invocation.arguments, generation,
+                                                      now))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.warning("%s hub: the event sink was closed; closing the hub", self.name)
+                self.close("event sink closed")
+                return
             if invocation.target == LOGOUT_TARGET:
                 self._on_logout(generation)
 

@@ -699,3 +699,32 @@ async def test_cancelling_the_manager_closes_the_machine(app: SimulatorApp, gate
     assert manager.state is ConnectionState.CLOSED
     with pytest.raises(RuntimeError):
         await manager.run()
+
+
+async def test_a_closed_event_sink_closes_the_hub_quietly(nursery, app, gateway, tokens, connector,
+                                                          autojump_clock) -> None:
+    send, receive = trio.open_memory_channel[HubEvent](10)
+    manager = _user(tokens, connector, send)
+    manager.set_accounts([ACCOUNT])
+    running = await start(nursery, manager)
+    await manager.wait_connected()
+    await trio.sleep(0.1)
+    receive.close()  # the consumer is gone (shutdown)
+    gateway.bus.publish(_order(1))
+    await running.done.wait()
+    assert running.error is None and manager.state is ConnectionState.CLOSED
+    assert len(connector.attempts) == 1
+
+
+async def test_a_closed_market_sink_closes_the_market_hub_quietly(nursery, app, gateway, tokens, connector,
+                                                                  autojump_clock) -> None:
+    send, receive = trio.open_memory_channel[HubEvent](10)
+    manager = market_hub(MARKET_URL, tokens, send, connector=connector)
+    manager.set_market_contracts({CONTRACT})
+    running = await start(nursery, manager)
+    await manager.wait_connected()
+    await trio.sleep(0.1)
+    receive.close()
+    gateway.bus.publish(_quote(CONTRACT, lastPrice=1.0))
+    await running.done.wait()
+    assert running.error is None and manager.state is ConnectionState.CLOSED
