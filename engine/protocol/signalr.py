@@ -212,12 +212,12 @@ class RecordBuffer:
             chunk = _coerce_like(chunk, self._tail)
         parts: list[str] | list[bytes]
         if isinstance(chunk, str):
-            assert isinstance(self._tail, str)
-            parts = (self._tail + chunk).split(RECORD_SEPARATOR)
+            tail_text = self._tail if isinstance(self._tail, str) else ""  # an empty tail may be of either type
+            parts = (tail_text + chunk).split(RECORD_SEPARATOR)
             self._tail = parts.pop()
         else:
-            tail = self._tail if isinstance(self._tail, bytes) else b""
-            parts = (tail + chunk).split(_RS_BYTES)
+            tail_bytes = self._tail if isinstance(self._tail, bytes) else b""
+            parts = (tail_bytes + chunk).split(_RS_BYTES)
             self._tail = parts.pop()
         if len(self._tail) > self.max_record_size:
             size = len(self._tail)

@@ -132,6 +132,19 @@ def test_bytes_records_and_mixed_feeds() -> None:
     assert buffer.feed(b'{"type":6}\x1e{"ty') == [b'{"type":6}']
     assert buffer.feed('pe":7}\x1e') == [b'{"type":7}']
     assert MessageDecoder().decode(b'{"type":7}') == Close()
+    assert buffer.feed(b'{"type":6}\x1e') == [b'{"type":6}']  # ends on a separator: an empty bytes tail
+    assert buffer.feed('{"type":6}\x1e') == ['{"type":6}']  # found by the hub fuzz test
+
+
+@given(st.lists(st.one_of(st.text(max_size=30), st.binary(max_size=30)), max_size=6))
+def test_mixed_str_and_bytes_feeds(chunks: list[str | bytes]) -> None:
+    buffer = RecordBuffer()
+    for chunk in chunks:
+        try:
+            records = buffer.feed(chunk)
+        except ProtocolError:
+            continue
+        assert all(isinstance(record, str | bytes) and record for record in records)
 
 
 def test_oversized_record_is_refused() -> None:

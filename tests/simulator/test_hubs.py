@@ -14,6 +14,8 @@ import orjson
 import pytest
 import trio
 import trio_websocket
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.protocol.signalr import (
     RECORD_SEPARATOR,
@@ -423,3 +425,44 @@ async def test_records_are_text_frames(nursery, app, gateway, autojump_clock) ->
     frame = await client.ws.get_message()
     assert isinstance(frame, str) and frame.endswith(RECORD_SEPARATOR)
     assert orjson.loads(frame[:-1]) == {"type": 3, "invocationId": "x"}
+
+
+async def test_queued_events_share_one_frame(nursery, app, gateway, autojump_clock) -> None:
+    client = await _open(nursery, app, gateway)
+    assert (await client.invoke("SubscribeOrders", ACCOUNT)).error is None
+    for i in range(5):
+        gateway.bus.publish(_order_event(i))
+    frame = await client.ws.get_message()
+    assert isinstance(frame, str) and frame.count(RECORD_SEPARATOR) == 5
+    assert [m.arguments[0]["data"]["id"] for m in client.reader.feed(frame)] == [0, 1, 2, 3, 4]
+
+
+@settings(max_examples=25, deadline=None)
+@given(frames=st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=60)), min_size=1, max_size=4))
+async def test_fuzzed_frames_never_hurt_the_server(frames: list[str | bytes]) -> None:
+    """Whatever a client sends after the handshake, it gets answers or a Close, and the server keeps serving."""
+    gateway = SimulatedGateway(SimConfig(publish_market_data=False))
+    app = build_app(gateway)
+    async with trio.open_nursery() as nursery:
+        fuzzed = await _open(nursery, app, gateway)
+        for frame in frames:
+            try:
+                await fuzzed.ws.send_message(frame)
+            except trio_websocket.ConnectionClosed:
+                break
+        # a separator ends any partial record the fuzz left behind; then the probe gets a Completion, or the
+        # connection was (or now is) closed with a protocol Close
+        with trio.fail_after(5):
+            try:
+                await fuzzed.ws.send_message(RECORD_SEPARATOR + encode(Invocation("SubscribeAccounts", (), "probe")))
+                while True:
+                    message = await fuzzed.next()
+                    if isinstance(message, Close) or (isinstance(message, Completion)
+                                                      and message.invocation_id == "probe"):
+                        break
+            except trio_websocket.ConnectionClosed:
+                pass
+        healthy = await _open(nursery, app, gateway)
+        assert (await healthy.invoke("SubscribeAccounts")).error is None
+        assert app.hubs.stats["handler_errors"] == 0
+        nursery.cancel_scope.cancel()
