@@ -21,7 +21,14 @@ from engine.realtime.errors import (
 from engine.realtime.events import CoalescingDelivery, HubEvent, OrderedDelivery
 from engine.realtime.health import HubHealth
 from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings
-from engine.realtime.manager import HubManager, Reconciler, ReconnectContext, market_hub, user_hub
+from engine.realtime.manager import (
+    HubManager,
+    Reconciler,
+    ReconnectContext,
+    hub_from_settings,
+    market_hub,
+    user_hub,
+)
 from engine.realtime.subscriptions import Subscription, market_subscriptions, user_subscriptions
 from engine.realtime.tokens import TokenProvider
 from engine.realtime.transport import Connector, WebSocketLike, hub_url, redact, socket_connector
@@ -52,6 +59,7 @@ __all__ = [
     "TokenManagerProvider",
     "TokenProvider",
     "WebSocketLike",
+    "hub_from_settings",
     "hub_url",
     "market_hub",
     "market_subscriptions",

@@ -7,6 +7,7 @@ consistent (the age of the last message and the state belong together) and safe 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from machines.connection import ConnectionState
 
@@ -41,3 +42,9 @@ class HubHealth:
     @property
     def connected(self) -> bool:
         return self.state is ConnectionState.CONNECTED
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (for a dashboard or ``engine state``)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["state"] = self.state.value
+        return out

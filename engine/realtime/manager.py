@@ -38,7 +38,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import trio
 import trio_websocket
@@ -63,6 +63,9 @@ from engine.realtime.transport import DEFAULT_MAX_MESSAGE_SIZE, Connector, WebSo
 from machines.connection import ConnectionLifecycle, ConnectionState, Hook, hook_of
 from machines.observe import Transition, TransitionListener
 from settings import SignalrSettings
+
+if TYPE_CHECKING:
+    from settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -622,6 +625,18 @@ def _describe(exc: BaseException) -> str:
         return f"{type(exc).__name__} ({type(exc.__cause__).__name__}: {exc.__cause__})"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def hub_from_settings(settings: EngineSettings, hub: Literal["user", "market"], tokens: TokenProvider,
+                      sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:
+    """The user or market hub manager configured from ``api.userHubUrl`` / ``api.marketHubUrl`` and ``signalr.*``;
+    ``kwargs`` go to :class:`HubManager` (``connector=``, ``on_reconnected=``, ``listeners=``...)."""
+    kwargs.setdefault("signalr", settings.signalr)
+    if hub == "user":
+        return user_hub(settings.api.user_hub_url, tokens, sink, **kwargs)
+    if hub == "market":
+        return market_hub(settings.api.market_hub_url, tokens, sink, **kwargs)
+    raise ValueError(f"hub must be 'user' or 'market', got {hub!r}")
 
 
 def user_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:

@@ -177,3 +177,31 @@ def test_timings_are_validated() -> None:
         HubTimings(keep_alive_s=0)
     with pytest.raises(ValueError, match="server_timeout_s"):
         HubTimings(server_timeout_s=-1)
+
+
+async def test_hub_from_settings_reads_urls_and_signalr(autojump_clock: Any) -> None:
+    from engine.realtime import hub_from_settings
+    from settings import load_settings
+
+    settings = load_settings(env={}, overrides={"api": {"market_hub_url": "http://127.0.0.1:9/hubs/market"},
+                                                "signalr": {"reconnection": {"max_attempts": 3}}})
+    send, _ = trio.open_memory_channel[HubEvent](1)
+
+    class NoTokens:
+        async def current_token(self) -> str:
+            return "t"
+
+        async def invalidate_and_relogin(self) -> None:
+            return None
+
+        def token_updates(self) -> Any:
+            raise NotImplementedError
+
+    user = hub_from_settings(settings, "user", NoTokens(), send)
+    market = hub_from_settings(settings, "market", NoTokens(), send)
+    assert user.url == "https://rtc.topstepx.com/hubs/user" and market.url == "http://127.0.0.1:9/hubs/market"
+    assert user.lifecycle.max_attempts == market.lifecycle.max_attempts == 3
+    health = user.health().as_dict()
+    assert health["state"] == "disconnected" and health["hub"] == "user" and health["latency_s"] is None
+    with pytest.raises(ValueError, match="hub must be"):
+        hub_from_settings(settings, "other", NoTokens(), send)  # type: ignore[arg-type]
