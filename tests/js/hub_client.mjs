@@ -102,6 +102,17 @@ async function main() {
   await waitFor(() => reconnected > 0 && result.steps.includes("user-resubscribed"), "reconnect", 20000);
   result.stateAfterReconnect = user.state;
 
+  // A client that negotiates first (POST /hubs/user/negotiate?negotiateVersion=1, then ?id=<connectionToken>).
+  const negotiating = new signalR.HubConnectionBuilder()
+    .withUrl(`${baseUrl}/hubs/user`, { transport: signalR.HttpTransportType.WebSockets, accessTokenFactory: () => token })
+    .configureLogging(signalR.LogLevel.Warning)
+    .build();
+  await negotiating.start();
+  await negotiating.invoke("SubscribeAccounts");
+  result.negotiatedConnectionId = negotiating.connectionId;
+  await negotiating.stop();
+  step("negotiated");
+
   await user.stop();
   await market.stop();
   step("stopped");

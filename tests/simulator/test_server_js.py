@@ -5,7 +5,8 @@ The node script (``tests/js/hub_client.mjs``) logs in over REST, connects both h
 (``skipNegotiation`` + WebSockets + ``accessTokenFactory``), subscribes, places a market order over REST and waits
 for GatewayUserOrder, GatewayUserTrade, GatewayUserPosition and GatewayQuote. When it prints ``STEP
 await-reconnect`` this test arms a ``ws_close`` fault on the user hub; the client must reconnect by itself and
-re-subscribe. The test asserts on the script's final JSON line.
+re-subscribe. Last, a client that negotiates first (no skipNegotiation) connects and invokes. The test asserts on
+the script's final JSON line.
 """
 
 from __future__ import annotations
@@ -104,4 +105,5 @@ async def test_official_js_client_against_simulator(nursery: trio.Nursery) -> No
     assert "Connection closed with an error." in result["reconnectingError"]
     assert result["stateAfterReconnect"] == "Connected"
     assert "user-resubscribed" in result["steps"]
+    assert result["negotiatedConnectionId"]  # the negotiate path works with the official client too
     assert [r.kind for r in gateway.faults.log if r.kind == WS_CLOSE] == [WS_CLOSE]
