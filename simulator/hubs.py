@@ -92,6 +92,8 @@ class HubOptions:
     max_record_size: int = 16 * 1024 * 1024
     max_batch: int = 256
     """Most events coalesced into one text frame when they are already queued."""
+    close_timeout_s: float = 5.0
+    """How long a close may wait for a peer that does not read before its socket is dropped."""
 
 
 @dataclass(slots=True)
@@ -427,16 +429,22 @@ class HubConnection:
         return False
 
     async def close_quietly(self, close: Close | None, code: int = 1000) -> None:
-        """Send ``close`` (if any), then the websocket close frame; never raises."""
+        """Send ``close`` (if any), then the websocket close frame; never raises. A peer that does not read (its
+        socket buffer full, e.g. a slow consumer) gets ``close_timeout_s``, then its socket is dropped."""
         if self._closed:
             return
-        try:
-            if close is not None:
-                await self._write(encode(close))
-            self._closed = True
-            await self._send({"type": "websocket.close", "code": code})
-        except Exception:  # the peer may already be gone
-            log.debug("hub %s: error while closing", self.id, exc_info=True)
+        with trio.move_on_after(self._options.close_timeout_s) as scope:
+            try:
+                if close is not None:
+                    await self._write(encode(close))
+                self._closed = True
+                await self._send({"type": "websocket.close", "code": code})
+            except Exception:  # the peer may already be gone
+                log.debug("hub %s: error while closing", self.id, exc_info=True)
+        if scope.cancelled_caught:
+            log.info("hub %s: peer did not take the close within %.0f s; dropping it", self.id,
+                     self._options.close_timeout_s)
+            await self.drop()
         self._closed = True
         self._finish()
 
@@ -444,13 +452,14 @@ class HubConnection:
         """Drop the socket without any close frame (the ``ws_drop`` fault)."""
         self._closed = True
         abort = self._scope.get("extensions", {}).get(ABORT_EXTENSION, {}).get("abort")
-        try:
-            if abort is not None:
-                await abort()
-            else:
-                await self._send({"type": "websocket.close", "code": 1011})
-        except Exception:
-            log.debug("hub %s: error while dropping", self.id, exc_info=True)
+        with trio.move_on_after(self._options.close_timeout_s):
+            try:
+                if abort is not None:
+                    await abort()
+                else:
+                    await self._send({"type": "websocket.close", "code": 1011})
+            except Exception:
+                log.debug("hub %s: error while dropping", self.id, exc_info=True)
         self._finish()
 
     # --- writing --------------------------------------------------------------------------------------------------
