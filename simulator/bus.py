@@ -89,6 +89,14 @@ class _Subscriber:
         except trio.EndOfChannel:
             raise SubscriberOverflow("subscriber fell behind and was cut off") from None
 
+    def receive_nowait(self) -> HubEvent:
+        """The next buffered event without waiting: ``trio.WouldBlock`` when none is buffered (lets a hub batch
+        every queued event into one frame)."""
+        try:
+            return self._receive.receive_nowait()
+        except trio.EndOfChannel:
+            raise SubscriberOverflow("subscriber fell behind and was cut off") from None
+
     def close(self) -> None:
         self._send.close()
         self._receive.close()

@@ -538,19 +538,18 @@ class HubConnection:
         """Bus -> socket. Events already queued when the pump wakes go out together in one text frame (several
         records per frame, as an ASP.NET server coalesces writes), so a burst costs one socket write, not hundreds;
         a single event is still sent at once."""
-        drain = _nowait_receiver(subscriber)
         while True:
             overflowed = False
             try:
                 batch: list[HubEvent] = [await subscriber.receive()]
             except SubscriberOverflow:
                 batch, overflowed = [], True
-            while drain is not None and not overflowed and len(batch) < self._options.max_batch:
+            while not overflowed and len(batch) < self._options.max_batch:
                 try:
-                    batch.append(drain())
+                    batch.append(subscriber.receive_nowait())
                 except trio.WouldBlock:
                     break
-                except (trio.EndOfChannel, trio.ClosedResourceError):
+                except (SubscriberOverflow, trio.ClosedResourceError):
                     overflowed = True
             parts: list[str] = []
             for event in batch:
@@ -615,16 +614,6 @@ class HubConnection:
                 await self.close_quietly(Close(CLOSE_WITH_ERROR, allow_reconnect=True), 1000)
                 return
             await trio.sleep(self._options.fault_poll_s)
-
-
-def _nowait_receiver(subscriber: Any) -> Callable[[], HubEvent] | None:
-    """A non-blocking receive on a bus subscriber: its own ``receive_nowait`` if it has one, else the receive
-    channel inside it; None if neither exists (then every event goes out in its own frame)."""
-    method = getattr(subscriber, "receive_nowait", None)
-    if method is None:
-        channel = getattr(subscriber, "_receive", None)
-        method = getattr(channel, "receive_nowait", None)
-    return method if callable(method) else None
 
 
 def _frame_data(message: Message) -> str | bytes | None:
