@@ -95,6 +95,7 @@ class FaultInjector:
         self._rng = random.Random(f"faults:{seed}")
         self._armed: dict[str, _Armed] = {}
         self.log: list[FaultRecord] = []
+        self._arming = trio.Event()
 
     # --- arming ---------------------------------------------------------------------------------------------------
     def arm(
@@ -122,7 +123,13 @@ class FaultInjector:
         if duration_s is not None and count == 1 and kind in (OUTAGE, STOP_PINGS):
             count = None  # a timed outage is a state, not a single occurrence
         self._armed[kind] = _Armed(count, probability, until, dict(params or {}))
+        self._arming.set()
+        self._arming = trio.Event()
         log.info("fault armed: %s count=%s p=%s duration=%s params=%s", kind, count, probability, duration_s, params)
+
+    async def wait_armed(self) -> None:
+        """Return at the next :meth:`arm` call: lets a watcher sleep instead of polling while nothing is armed."""
+        await self._arming.wait()
 
     def disarm(self, kind: str | None = None) -> None:
         """Disarm ``kind``, or everything when ``kind`` is None."""

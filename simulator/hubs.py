@@ -613,7 +613,10 @@ class HubConnection:
                 log.info("hub %s: fault ws_close", self.id)
                 await self.close_quietly(Close(CLOSE_WITH_ERROR, allow_reconnect=True), 1000)
                 return
-            await trio.sleep(self._options.fault_poll_s)
+            if self._faults.active(WS_DROP) is None and self._faults.active(WS_CLOSE) is None:
+                await self._faults.wait_armed()  # nothing can fire: sleep until something is armed
+            else:
+                await trio.sleep(self._options.fault_poll_s)  # armed with a probability: roll again later
 
 
 def _frame_data(message: Message) -> str | bytes | None:
