@@ -27,7 +27,7 @@ async def test_five_consecutive_failures_open_fallback_half_open_closed(autojump
         try:
             await client.search_open_positions(1001)
         except CircuitOpenError as exc:
-            assert exc.retry_in_s is not None and 0 < exc.retry_in_s <= 60
+            assert exc.retry_in_s is not None and 0 < exc.retry_in_s <= 60 + 1e-9  # float sums of Trio times
         else:
             raise AssertionError("the open breaker let a read through")
 
