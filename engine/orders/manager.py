@@ -23,6 +23,7 @@ still answering) are held and replayed once the id is adopted.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections import OrderedDict
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from statemachine.exceptions import TransitionNotAllowed
 
-from engine.gateway.errors import GatewayError
+from engine.gateway.errors import CircuitOpenError, GatewayError
 from engine.gateway.outcome import MutationOutcome, OutcomeKind
 from engine.orders.intents import IntentResult, PlaceIntent, ResultKind
 from engine.orders.policy import OrderPolicy
@@ -59,6 +60,9 @@ _PRE_ID_STATES = frozenset({OrderState.CREATED, OrderState.SUBMITTING, OrderStat
 _WORKING_STATUSES = [OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUSPENDED, OrderStatus.PENDING_CANCELLATION]
 _EARLY_TRADES_CAP = 10_000
 _CLOSE_WINDOW_SLACK_S = 5.0
+_MAX_BREAKER_WAIT_S = 300.0
+_RESOLVE_BACKOFF_S = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+"""Pauses of the background re-verification of an intent left unknown (the last one repeats)."""
 
 
 class Verdict(StrEnum):
@@ -149,8 +153,8 @@ class OrderManager:
         orders: list[TrackedOrder] = []
         for intent in stored:
             existing = self._by_tag.get((intent.account_id, intent.custom_tag))
-            if existing is not None and not existing.done.is_set():
-                orders.append(existing)  # already being driven
+            if existing is not None and existing.driving:
+                orders.append(existing)  # already being driven (or re-verified in the background)
                 continue
             orders.append(self._resume(intent))
         if orders:
@@ -240,7 +244,7 @@ class OrderManager:
     async def _from_stored(self, stored: StoredIntent) -> IntentResult:
         if stored.status in UNRESOLVED_STATUSES:
             existing = self._by_tag.get((stored.account_id, stored.custom_tag))
-            order = existing if existing is not None and not existing.done.is_set() else self._resume(stored)
+            order = existing if existing is not None and existing.driving else self._resume(stored)
             return await self._wait(order)
         kind = {
             "rejected": ResultKind.REJECTED, "absent": ResultKind.ABSENT,
@@ -252,6 +256,13 @@ class OrderManager:
         )
 
     async def _drive_place(self, order: TrackedOrder, verify_first: bool) -> None:
+        order.driving = True
+        try:
+            await self._drive_place_inner(order, verify_first)
+        finally:
+            order.driving = False
+
+    async def _drive_place_inner(self, order: TrackedOrder, verify_first: bool) -> None:
         result: IntentResult | None = None
         try:
             result = await self._place_loop(order, verify_first)
@@ -263,8 +274,28 @@ class OrderManager:
                 result = self._result(order, ResultKind.UNKNOWN, reason="the order manager stopped before the "
                                       "outcome was known; recover() verifies it at the next start")
             self._finish(order, result)
+        if result.kind is ResultKind.UNKNOWN and self.policy.verification_enabled:
+            await self._resolve_later(order)
 
-    async def _place_loop(self, order: TrackedOrder, verify_first: bool) -> IntentResult:
+    async def _resolve_later(self, order: TrackedOrder) -> None:
+        """The caller already got ``unknown``; keep verifying in the background (slower) until the outcome is
+        known, so the store converges on the Gateway's truth without waiting for a restart."""
+        for round_no in itertools.count():
+            await trio.sleep(_RESOLVE_BACKOFF_S[min(round_no, len(_RESOLVE_BACKOFF_S) - 1)])
+            if order.lifecycle.state is not OrderState.AMBIGUOUS:
+                return
+            try:
+                result = await self._place_loop(order, True, quiet=True)
+            except Exception:
+                log.exception("intent %s: background verification failed", order.intent_id)
+                continue
+            if result.known:
+                log.info("intent %s resolved in the background: %s (%s)", order.intent_id, result.kind.value,
+                         result.state)
+                order.result = result
+                return
+
+    async def _place_loop(self, order: TrackedOrder, verify_first: bool, *, quiet: bool = False) -> IntentResult:
         policy = self.policy
         expect_present = False
         resends = 0
@@ -309,7 +340,10 @@ class OrderManager:
                 kind = ResultKind.REJECTED if order.lifecycle.state is OrderState.REJECTED else ResultKind.ACCEPTED
                 return self._result(order, kind, reason="found by verification")
             if verdict is Verdict.INCONCLUSIVE:
-                return self._unresolved(order, "verification could not decide whether the order exists")
+                reason = "verification could not decide whether the order exists"
+                if quiet:
+                    return self._result(order, ResultKind.UNKNOWN, reason=reason)
+                return self._unresolved(order, reason)
             # proven absent
             if expect_present:
                 return self._result(order, ResultKind.REJECTED, reason="the customTag was already used by an "
@@ -331,7 +365,7 @@ class OrderManager:
             lifecycle = order.lifecycle
             if lifecycle.state is OrderState.AMBIGUOUS:
                 lifecycle.verification_started()
-            hit, failure = await self._search_place(order)
+            hit, failure, hint_s = await self._search_place(order)
             lifecycle = order.lifecycle
             if lifecycle.state is not OrderState.VERIFYING:  # pragma: no cover - defensive
                 return Verdict.FOUND
@@ -353,32 +387,35 @@ class OrderManager:
             lifecycle.verification_inconclusive(failure)
             if not last:
                 pause = min(policy.verification_timeout_s, 0.5 * 2**round_no)
-                pause = max(pause, policy.absence_grace_s - (trio.current_time() - order.last_send_end))
+                pause = max(pause, hint_s, policy.absence_grace_s - (trio.current_time() - order.last_send_end))
                 await trio.sleep(pause)
         return Verdict.INCONCLUSIVE
 
-    async def _search_place(self, order: TrackedOrder) -> tuple[m.OrderModel | None, str | None]:
-        """(the order, None) | (None, None) for a successful search that missed | (None, why the search failed)."""
+    async def _search_place(self, order: TrackedOrder) -> tuple[m.OrderModel | None, str | None, float]:
+        """(the order, None) | (None, None) for a successful search that missed | (None, why the search failed);
+        plus how long to wait before searching again (the breaker's time to its next probe when it refused)."""
         key = (order.account_id, order.tag)
         cached = self._stream_orders.get(key)
         if cached is not None:
-            return cached, None
+            return cached, None, 0.0
         since = order.created_at - timedelta(seconds=self.policy.search_margin_s)
         try:
             with trio.fail_after(self.policy.verification_timeout_s):
                 orders = await orders_since(self.client, order.account_id, since,
                                             contract_id=order.request.contract_id)
         except trio.TooSlowError:
-            return None, f"search timed out after {self.policy.verification_timeout_s:g} s"
+            return None, f"search timed out after {self.policy.verification_timeout_s:g} s", 0.0
+        except CircuitOpenError as exc:
+            return None, f"search refused: {exc}", min(exc.retry_in_s or 0.0, _MAX_BREAKER_WAIT_S)
         except GatewayError as exc:
-            return None, f"search failed: {exc}"
+            return None, f"search failed: {exc}", 0.0
         cached = self._stream_orders.get(key)
         if cached is not None:
-            return cached, None
+            return cached, None, 0.0
         if order.sends_tag:
-            return match_tag(orders, order.tag), None
+            return match_tag(orders, order.tag), None, 0.0
         claimed = {oid for oid, other in self._by_order_id.items() if other is not order}
-        return match_fingerprint(orders, order.request, claimed), None
+        return match_fingerprint(orders, order.request, claimed), None, 0.0
 
     def _adopt_found(self, order: TrackedOrder, model: m.OrderModel) -> None:
         self._stream_orders.pop((order.account_id, order.tag), None)

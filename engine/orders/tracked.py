@@ -49,6 +49,8 @@ class TrackedOrder:
     done: trio.Event = field(default_factory=trio.Event)
     result: IntentResult | None = None
     evicted_at: float | None = None
+    driving: bool = False
+    """A task is driving this intent (first pass or background re-verification)."""
     completion_scope: trio.CancelScope | None = None
 
     @property

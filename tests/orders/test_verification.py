@@ -168,14 +168,16 @@ async def test_idempotency_disabled_sends_no_tag_and_never_resends_after_absence
         assert len(h.sim_orders()) == 1
 
 
-async def test_inconclusive_verification_is_handed_over_then_resolved_by_recover(autojump_clock: MockClock) -> None:
+async def test_inconclusive_verification_is_handed_over_then_resolved_in_the_background(
+    autojump_clock: MockClock,
+) -> None:
     async with order_harness(stream=False) as h:
         h.gateway.faults.arm("lose_response")
         original = h.client.place_order
 
         async def network_dies_after_the_send(request: m.PlaceOrderRequest, *, enforcement: bool = False) -> Any:
             outcome = await original(request, enforcement=enforcement)
-            h.gateway.faults.arm("outage", duration_s=120)  # every verification search now fails
+            h.gateway.faults.arm("outage", duration_s=3600)  # every verification search now fails
             return outcome
 
         h.client.place_order = network_dies_after_the_send  # type: ignore[method-assign]
@@ -183,11 +185,11 @@ async def test_inconclusive_verification_is_handed_over_then_resolved_by_recover
         assert result.kind is ResultKind.UNKNOWN
         assert (await stored(h, result.intent_id)).status in UNRESOLVED_STATUSES
         assert h.manager.handoffs and h.manager.handoffs[-1].kind == "unresolved"
-        await trio.sleep(130)
-        recovered = await h.manager.recover()
-        assert [r.kind for r in recovered] == [ResultKind.ACCEPTED]
-        assert recovered[0].order_id == h.sim_orders()[0]["id"]
-        assert (await stored(h, result.intent_id)).status == "filled"
+        assert await h.manager.recover() == [result]  # still being verified: recover() does not start a second driver
+        await trio.sleep(4000)
+        row = await stored(h, result.intent_id)
+        assert row.status == "filled" and row.gateway_order_id == h.sim_orders()[0]["id"]
+        assert await h.store.unresolved_intents() == []
         assert len(h.sim_orders()) == 1
 
 
