@@ -2,10 +2,12 @@
 
 Why Order/v2/query and not Order/searchOpen: searchOpen (and Order/search) leave out Suspended bracket children
 (docs/projectx-gateway.md §5.10, §7.6), so a reconciliation built on them would cancel every staged stop-loss in the
-mirror. v2/query with the working statuses returns them. Pages are read sorted by id ascending (a new order gets a
-larger id, so it can only appear on a later page) until a short page. When the ``totalCount`` moved between pages (an
-order left the set, which shifts later rows past the offset) or the pages did not reach it, the list may be
-incomplete and the call raises instead of returning it.
+mirror. v2/query with the working statuses returns them.
+
+Paging is by key, not by offset: pages are read sorted by creation time ascending, each next page asking for orders
+created after the last one seen. Under a busy account orders leave the working set between two page reads, and with
+offsets every later row would shift left and one would be skipped silently; a key does not shift. Only a full page of
+orders sharing one creation instant is stepped through by offset.
 
 Every failure of the client (a :class:`~engine.gateway.errors.GatewayError` after its own retries) propagates: the
 reconciler then skips that part and retries it.
@@ -14,7 +16,7 @@ reconciler then skips that part and retries it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from engine.protocol.enums import WORKING_ORDER_STATUSES, OrderSortField, SortDirection
@@ -32,6 +34,9 @@ from engine.state.source import SnapshotUnavailable
 PAGE_SIZE = 100
 """The most rows the Gateway is said to return per v2/query page."""
 MAX_PAGES = 1_000
+KEYSET_OVERLAP = timedelta(milliseconds=1)
+"""Each next page starts this long before the last creation time seen (whether ``createdAfter`` is inclusive or
+not, no order at the boundary is skipped; repeats are removed by id)."""
 
 
 class ReadClient(Protocol):
@@ -80,24 +85,21 @@ class GatewayClientSource:
 
     async def _query(self, query: OrderQueryFilter) -> list[OrderModel]:
         found: dict[int, OrderModel] = {}
-        totals: set[int] = set()
-        for page in range(MAX_PAGES):
+        after, offset = query.created_after, 0
+        for _ in range(MAX_PAGES):
             response = await self.client.query_orders_v2(OrderQueryRequest(
-                filter=query, page_size=self.page_size, page_offset=page * self.page_size,
-                sort_by=OrderSortField.ID, sort_direction=SortDirection.ASC, include_total_count=True,
+                filter=query.model_copy(update={"created_after": after}), page_size=self.page_size,
+                page_offset=offset, sort_by=OrderSortField.CREATED_AT, sort_direction=SortDirection.ASC,
             ))
             if not response.success:
                 raise SnapshotUnavailable(f"Order/v2/query failed with errorCode {response.error_code}")
-            if response.total_count is not None:
-                totals.add(response.total_count)
             for order in response.orders:
                 found[order.id] = order
             if len(response.orders) < self.page_size:
-                break
-        else:
-            raise SnapshotUnavailable(f"Order/v2/query returned more than {MAX_PAGES} pages")
-        if len(totals) > 1:
-            raise SnapshotUnavailable("Order/v2/query changed between its pages (totalCount moved); read again")
-        if totals and len(found) < max(totals):
-            raise SnapshotUnavailable(f"Order/v2/query pages held {len(found)} of {max(totals)} orders")
-        return [found[k] for k in sorted(found)]
+                return [found[k] for k in sorted(found)]
+            key = max(o.creation_timestamp for o in response.orders) - KEYSET_OVERLAP
+            if key == after:
+                offset += self.page_size  # a full page of one instant: step through it by offset
+            else:
+                after, offset = key, 0
+        raise SnapshotUnavailable(f"Order/v2/query returned more than {MAX_PAGES} pages")
