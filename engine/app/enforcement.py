@@ -1,0 +1,303 @@
+"""The enforcement driver: mirror changes -> the pure risk evaluator -> enforcement commands through the order manager.
+
+Why a driver apart from :mod:`engine.risk`: the evaluator is pure (snapshot + remembered state -> typed decisions) so
+it can be tested in tables; something must own the I/O around it. This task:
+
+- **Listens to the mirror** (synchronously, never blocking the event path): a change marks its account dirty and
+  wakes the task; a quote marks the accounts that hold the contract. A periodic tick re-evaluates every account too,
+  because time alone moves some rules (trading session end, daily reset, lockout expiry).
+- **Evaluates** each dirty account with :func:`engine.risk.evaluate` and keeps the returned :class:`RiskState`.
+- **Enforces** the decisions' actions (cancels first, then closes) through the order manager's exactly-once path with
+  ``priority=True`` (the rate limiter's enforcement lane; an open breaker holds the command instead of denying it).
+  An action already in flight, or carried out a moment ago (the mirror has not seen its effect yet), is not sent
+  again, so a lockout that re-fires on every event never doubles a cancel or a close.
+- **Journals** every notable decision (breach, lockout enforcement, unlock, daily reset) as an
+  :class:`~engine.store.records.EnforcementEntry` with its outcome once the actions are done, and the daily
+  unrealized P&L snapshot when it is due.
+- **Fetches contract specs** (``Contract/searchById``) the loss rule asks for (``DataMissing``), once per contract.
+
+Every enforcement task runs in this driver's nursery: cancelling the engine cancels them, while the order manager's
+shielded in-flight request still finishes or is recorded as ambiguous.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import trio
+
+from engine.orders.intents import IntentResult, ResultKind
+from engine.protocol.models import ContractModel
+from engine.protocol.timebase import WallClock
+from engine.risk import (
+    AccountSnapshot,
+    Breach,
+    CancelOrder,
+    ClosePosition,
+    ContractSpec,
+    DataMissing,
+    Decision,
+    EnforcementAction,
+    Evaluation,
+    LockedOut,
+    RiskRules,
+    RiskState,
+    evaluate,
+)
+from engine.state.changes import (
+    AccountChanged,
+    Change,
+    FillInferred,
+    OrderChanged,
+    PositionChanged,
+    QuoteChanged,
+    TradeAdded,
+)
+from engine.state.mirror import StateMirror
+from engine.store.records import EnforcementEntry, Record
+
+log = logging.getLogger(__name__)
+
+RECENT_ENTRIES = 200
+"""Enforcement entries kept in memory for the dashboard (the store keeps them all)."""
+
+
+class EnforcementPort(Protocol):
+    """The order manager's enforcement commands (``engine.orders.OrderManager`` satisfies it)."""
+
+    async def cancel(self, account_id: int, order_id: int, *, priority: bool = False) -> IntentResult: ...
+
+    async def close_position(self, account_id: int, contract_id: str, *, size: int | None = None,
+                             priority: bool = False) -> IntentResult: ...
+
+
+ContractLookup = Callable[[str], Awaitable[ContractModel | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """One enforcement action carried out: what was asked and what the order manager answered."""
+
+    action: EnforcementAction
+    kind: ResultKind
+    at: datetime
+
+
+def _key(action: EnforcementAction) -> tuple[object, ...]:
+    if isinstance(action, CancelOrder):
+        return ("cancel", action.account_id, action.order_id)
+    return ("close", action.account_id, action.contract_id)
+
+
+class RiskEnforcer:
+    """See the module docstring. ``await nursery.start(enforcer.run)``; subscribe happens in ``run``."""
+
+    def __init__(
+        self,
+        mirror: StateMirror,
+        orders: EnforcementPort,
+        rules: RiskRules,
+        *,
+        clock: WallClock,
+        journal: Callable[[Record], object],
+        contracts: ContractLookup | None = None,
+        account_ids: Collection[int] | None = None,
+        tick_s: float = 1.0,
+        repeat_guard_s: float = 5.0,
+    ) -> None:
+        if not tick_s > 0:
+            raise ValueError(f"tick_s must be > 0, got {tick_s}")
+        self.mirror = mirror
+        self.orders = orders
+        self.rules = rules
+        self.clock = clock
+        self._journal = journal
+        self._lookup = contracts
+        self._accounts = frozenset(account_ids) if account_ids is not None else None
+        self.tick_s = tick_s
+        self.repeat_guard_s = repeat_guard_s
+        self.states: dict[int, RiskState] = {}
+        self.last: dict[int, Evaluation] = {}
+        self.specs: dict[str, ContractSpec] = {}
+        self.entries: deque[EnforcementEntry] = deque(maxlen=RECENT_ENTRIES)
+        self.outcomes: deque[ActionOutcome] = deque(maxlen=RECENT_ENTRIES)
+        self.actions_sent = 0
+        """Enforcement commands handed to the order manager (each cancel / close once)."""
+        self.breaches = 0
+        self.evaluations = 0
+        self._dirty: set[int] = set()
+        self._wake = trio.Event()
+        self._in_flight: set[tuple[object, ...]] = set()
+        self._done_at: dict[tuple[object, ...], float] = {}
+        self._spec_wanted: set[str] = set()
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule is switched on (otherwise evaluations only ever allow)."""
+        r = self.rules
+        return r.enabled and any(x is not None for x in (r.daily_loss, r.max_contracts, r.max_trades, r.session))
+
+    # ------------------------------------------------------------------------------------------------ input
+    def on_change(self, change: Change) -> None:
+        """The mirror listener: mark the accounts a change concerns (never blocks, never raises)."""
+        if isinstance(change, AccountChanged | OrderChanged | PositionChanged | FillInferred):
+            self._mark(change.account_id)
+        elif isinstance(change, TradeAdded):
+            self._mark(change.trade.account_id)
+        elif isinstance(change, QuoteChanged):
+            for position in self.mirror.positions():
+                if position.contract_id == change.contract_id:
+                    self._mark(position.account_id)
+
+    def _mark(self, account_id: int) -> None:
+        if self._accounts is not None and account_id not in self._accounts:
+            return
+        self._dirty.add(account_id)
+        self._wake.set()
+
+    def _all_accounts(self) -> set[int]:
+        ids = set(self.mirror.account_ids)
+        return ids & self._accounts if self._accounts is not None else ids
+
+    # ------------------------------------------------------------------------------------------------ the task
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        unsubscribe = self.mirror.subscribe(self.on_change)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                next_tick = trio.current_time()
+                while True:
+                    with trio.move_on_at(next_tick):
+                        await self._wake.wait()
+                    self._wake = trio.Event()
+                    if trio.current_time() >= next_tick:
+                        self._dirty |= self._all_accounts()
+                        next_tick = trio.current_time() + self.tick_s
+                    dirty, self._dirty = self._dirty, set()
+                    for account_id in sorted(dirty):
+                        self.evaluate_account(account_id)
+                    await trio.lowlevel.checkpoint()
+        finally:
+            self._nursery = None
+            unsubscribe()
+
+    def evaluate_account(self, account_id: int) -> Evaluation | None:
+        """Evaluate one account now and start enforcing its decisions (in the driver's nursery)."""
+        if self.mirror.account(account_id) is None:
+            return None
+        try:
+            snapshot = AccountSnapshot.from_mirror(self.mirror, account_id, now=self.clock.now(),
+                                                   contracts=self.specs)
+            evaluation = evaluate(snapshot, self.states.get(account_id, RiskState()), self.rules)
+        except Exception:
+            log.exception("risk evaluation of account %s failed; skipped", account_id)
+            return None
+        self.evaluations += 1
+        self.states[account_id] = evaluation.state
+        self.last[account_id] = evaluation
+        if evaluation.snapshot_due and evaluation.pnl is not None:
+            self._journal(evaluation.pnl.to_record())
+        for decision in evaluation.decisions:
+            self._handle(decision)
+        return evaluation
+
+    def _handle(self, decision: Decision) -> None:
+        if isinstance(decision, DataMissing):
+            for contract_id in decision.contracts:
+                self._want_spec(contract_id)
+            return
+        if not decision.notable:
+            return
+        if isinstance(decision, Breach):
+            self.breaches += 1
+            log.warning("risk: account %s breached %s: %s", decision.account_id, decision.rule.value,
+                        decision.detail)
+        if not isinstance(decision, Breach | LockedOut):
+            self._record(decision.to_record())
+            return
+        actions = tuple(a for a in decision.actions if self._due(a))
+        if not actions:
+            if isinstance(decision, Breach):
+                self._record(decision.to_record())
+            return  # a lockout re-fires on every event: nothing new to remove
+        if self._nursery is None:
+            log.error("risk: enforcement on account %s requested while the driver is not running",
+                      decision.account_id)
+            return
+        for action in actions:
+            self._in_flight.add(_key(action))
+        self._nursery.start_soon(self._enforce, decision, actions)
+
+    def _due(self, action: EnforcementAction) -> bool:
+        key = _key(action)
+        if key in self._in_flight:
+            return False
+        done = self._done_at.get(key)
+        return done is None or trio.current_time() - done >= self.repeat_guard_s
+
+    async def _enforce(self, decision: Breach | LockedOut, actions: Iterable[EnforcementAction]) -> None:
+        self._record(decision.to_record("enforcing"))
+        results: list[ResultKind] = []
+        for action in actions:  # cancels come first (the evaluator orders them so)
+            key = _key(action)
+            try:
+                self.actions_sent += 1
+                log.warning("risk: enforcing on account %s: %s", action.account_id, action.describe())
+                if isinstance(action, CancelOrder):
+                    result = await self.orders.cancel(action.account_id, action.order_id, priority=True)
+                else:
+                    assert isinstance(action, ClosePosition)
+                    result = await self.orders.close_position(action.account_id, action.contract_id, priority=True)
+                results.append(result.kind)
+                self.outcomes.append(ActionOutcome(action, result.kind, self.clock.now()))
+            except Exception as exc:
+                log.exception("risk: %s failed: %s", action.describe(), type(exc).__name__)
+                results.append(ResultKind.UNKNOWN)
+            finally:
+                self._in_flight.discard(key)
+                self._done_at[key] = trio.current_time()
+        outcome = ", ".join(f"{n} {kind.value}" for kind in ResultKind
+                            if (n := sum(1 for r in results if r is kind)))
+        self._record(decision.to_record(f"enforced: {outcome}", self.clock.now()))
+        self._mark(decision.account_id)  # look again: what the mirror shows now
+
+    def _record(self, entry: EnforcementEntry) -> None:
+        self.entries.append(entry)
+        self._journal(entry)
+
+    # ------------------------------------------------------------------------------------------------ specs
+    def _want_spec(self, contract_id: str) -> None:
+        if contract_id in self.specs or contract_id in self._spec_wanted or self._lookup is None:
+            return
+        if self._nursery is None:
+            return
+        self._spec_wanted.add(contract_id)
+        self._nursery.start_soon(self._fetch_spec, contract_id)
+
+    async def _fetch_spec(self, contract_id: str) -> None:
+        assert self._lookup is not None
+        delay = 1.0
+        while True:
+            try:
+                model = await self._lookup(contract_id)
+            except Exception as exc:
+                log.warning("risk: contract %s spec unavailable (%s); retrying in %.0f s", contract_id,
+                            type(exc).__name__, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            if model is None:
+                log.warning("risk: the Gateway does not know contract %s; its P&L stays unpriced", contract_id)
+                return
+            self.specs[contract_id] = ContractSpec.from_model(model)
+            for position in self.mirror.positions():
+                if position.contract_id == contract_id:
+                    self._mark(position.account_id)
+            return
