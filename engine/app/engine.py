@@ -120,6 +120,8 @@ class Engine:
         self.ready_at: float | None = None
         self.final_state: dict[str, list[dict[str, Any]]] | None = None
         self.states_saved = 0
+        self.ready_event = trio.Event()
+        """Set once the engine is ready (after the initial sync)."""
         self._synced = trio.Event()
         self._stop = trio.CancelScope()
         self._ran = False
@@ -153,7 +155,7 @@ class Engine:
         self._ran = True
         self.started_at = trio.current_time()
         url, version, retention = settings_values(self.settings)
-        self.status(f"opening the store ({version and 'schema v' + str(version)})")
+        self.status(f"opening the store (schema v{version})")
         async with self.client, open_store(url, version, retention=retention, wall_clock=self.clock,
                                            threads=self._store_threads) as store:
             self.store = store
@@ -164,6 +166,7 @@ class Engine:
                     async with trio.open_nursery() as nursery:
                         await self._start(nursery)
                         self.ready_at = trio.current_time()
+                        self.ready_event.set()
                         self.status(f"ready: watching account(s) {', '.join(map(str, self.account_ids))}")
                         task_status.started()
             finally:

@@ -1,0 +1,283 @@
+"""``python -m engine run --simulate``: the engine against a simulated Gateway served in this very process.
+
+Why in-process but over real sockets: one command shows the whole engine working (and, with ``--chaos``, surviving
+faults) with nothing to set up, yet every byte goes through the engine's real HTTP client and websocket code on
+127.0.0.1, exactly as against TopstepX. The simulator runs in the same ``trio.run`` (its own nursery), the scripted
+trader trades the simulated accounts over REST as "another front end", and the engine only knows the URLs.
+
+Defaults chosen for the demo, each one only when the configuration does not set it: memory token storage (no key
+needed), a SQLite database in a temporary directory, a rate limit that leaves room for the trader (who logs in as
+the same user, and the simulator keys its windows per user), and a few risk rules the trader will break now and then.
+
+The end of a run is a controlled comparison: the trader and the fault schedule stop, faults are disarmed and prices
+freeze, the engine reconciles once more, stops gracefully, and its final mirrored state is compared with the
+simulator's truth. The summary reports it with the counters; duplicates are counted from the simulator's orders
+(more than one order per customTag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+import yaml
+
+from engine.cli.config import _parse_overrides, config_path_from_args, report_config_error
+from engine.cli.run import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, guarded, quiet_libraries, status_printer, write_state
+
+log = logging.getLogger(__name__)
+
+SIM_USER = "sim"
+SIM_API_KEY = "sim-key"
+TRADER_REQUESTS_PER_MIN = 60
+DEMO_RISK_RULES: dict[str, Any] = {
+    "daily_loss_limit": {"enabled": True, "limit": 1000.0},
+    "max_contracts": {"enabled": True, "total": 10},
+    "max_trades_per_day": {"enabled": True, "limit": 60},
+}
+QUIESCE_S = 1.5
+FINAL_SYNC_TIMEOUT_S = 30.0
+
+
+class StatusCounter:
+    """ASGI middleware counting the HTTP statuses the simulator answered (its side of the 429 count)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.statuses: Counter[int] = Counter()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                self.statuses[int(message.get("status", 0))] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+def _norm(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+def _explicit(raw: Any, user_overrides: Mapping[str, Any], env: Mapping[str, str], dotted: str) -> bool:
+    """Whether the config file, an ``ENGINE_*`` variable or a ``--set`` flag sets ``dotted`` (or something in it)."""
+    parts = [_norm(p) for p in dotted.split(".")]
+    node = raw
+    found = True
+    for part in parts:
+        if not isinstance(node, dict):
+            found = False
+            break
+        match = next((v for k, v in node.items() if _norm(str(k)) == part), None)
+        if match is None:
+            found = False
+            break
+        node = match
+    if found:
+        return True
+    prefix = "ENGINE_" + "__".join(p.upper() for p in dotted.split("."))
+    if any(_norm(name).startswith(_norm(prefix)) for name in env):
+        return True
+    return any(_norm(key).startswith(".".join(parts)) for key in user_overrides)
+
+
+def _settings(args: argparse.Namespace, base_url: str, tmp: Path) -> Any:
+    from settings import load_settings
+
+    path = config_path_from_args(args)
+    raw: Any = {}
+    if path is not None and path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            raw = {}  # load_settings reports the problem properly
+    user = _parse_overrides(list(args.config_overrides or []))
+    env = os.environ
+    overrides: dict[str, Any] = {
+        "api.base_url": base_url,
+        "api.user_hub_url": f"{base_url}/hubs/user",
+        "api.market_hub_url": f"{base_url}/hubs/market",
+        "credentials.username": SIM_USER,
+        "credentials.api_key": SIM_API_KEY,
+    }
+    defaults: dict[str, Any] = {
+        "authentication.storage.type": "memory",
+        "database.url": f"sqlite:///{tmp / 'engine.db'}",
+        "error_handling.rate_limit.general.requests": 200 - TRADER_REQUESTS_PER_MIN - 10,
+        "error_handling.rate_limit.history.requests": 25,
+        "risk_rules": DEMO_RISK_RULES,
+    }
+    for key, value in defaults.items():
+        if not _explicit(raw, user, env, key):
+            overrides[key] = value
+    overrides.update(user)
+    # the simulator's credentials win over TOPSTEPX_* (those belong to the real Gateway)
+    env_without_creds = {k: v for k, v in env.items() if k not in ("TOPSTEPX_USERNAME", "TOPSTEPX_API_KEY")}
+    return load_settings(path, env=env_without_creds, overrides=overrides)
+
+
+def run_simulated(args: argparse.Namespace) -> int:
+    from settings import ConfigError
+
+    with tempfile.TemporaryDirectory(prefix="engine-sim-") as tmp:
+        # validate the configuration before anything starts (the real base URL is known only once serving)
+        try:
+            _settings(args, "http://127.0.0.1:1", Path(tmp))
+        except ConfigError as exc:
+            return report_config_error(exc)
+        result: dict[str, int] = {}
+        code = guarded(lambda: trio.run(_main, args, Path(tmp), result))
+        return code if code != EXIT_OK else result.get("code", EXIT_OK)
+
+
+async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> None:
+    from rich.console import Console
+
+    from engine.app import Engine, dashboard_model, duplicate_orders, run_stats, state_differences
+    from engine.logs import setup_logging
+    from engine.ui import Mode, is_interactive, run_dashboard, run_status_log, summary_lines
+    from simulator.app import build_app
+    from simulator.config import SimConfig, default_accounts
+    from simulator.gateway import SimulatedGateway
+    from simulator.server import serve
+    from simulator.trader import ScriptedTrader
+
+    console = Console()
+    dashboard = not args.no_dashboard and is_interactive(console)
+    status = status_printer() if not dashboard else (lambda line: console.print(f"[dim]{line}[/dim]"))
+    config = SimConfig(seed=args.seed, users={SIM_USER: SIM_API_KEY},
+                       accounts=[dataclasses.replace(a, user=SIM_USER) for a in default_accounts()])
+    gateway = SimulatedGateway(config)
+    app = StatusCounter(build_app(gateway))
+    mode = Mode.CHAOS if args.chaos else Mode.SIMULATED
+    detail = f"simulator seed {args.seed}"
+
+    async with trio.open_nursery() as sim_nursery:
+        base: str = await sim_nursery.start(lambda task_status: serve(gateway, "127.0.0.1", 0, app=app,
+                                                                      task_status=task_status))
+        settings = _settings(args, base, tmp)
+        handler = setup_logging(settings)
+        quiet_libraries()
+        if dashboard:
+            from rich.logging import RichHandler
+
+            from engine.logs import RedactionFilter
+
+            root = logging.getLogger()
+            root.removeHandler(handler)
+            rich_handler = RichHandler(console=console, show_path=False, level=logging.WARNING)
+            rich_handler.addFilter(RedactionFilter())
+            root.addHandler(rich_handler)
+        status(f"simulated Gateway at {base} (seed {args.seed}{', chaos' if args.chaos else ''})")
+
+        engine = Engine(settings, status=status)
+        tradeable = [a.id for a in config.accounts if a.can_trade]
+        trader = ScriptedTrader(base, username=SIM_USER, api_key=SIM_API_KEY, accounts=tradeable, seed=args.seed,
+                                pace_per_min=30.0, breach_every=12, max_requests_per_min=TRADER_REQUESTS_PER_MIN)
+        extras = trio.CancelScope()
+
+        def stats() -> Any:
+            return run_stats(engine, faults_injected=len(gateway.faults.log),
+                             duplicate_orders=duplicate_orders(gateway.snapshot()["orders"]))
+
+        def model() -> Any:
+            return dashboard_model(engine, mode=mode, mode_detail=detail, stats=stats())
+
+        async def side_show(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            """The trader, the fault schedule and the display: started once the engine is ready."""
+            with extras:
+                async with trio.open_nursery() as nursery:
+                    task_status.started()
+                    await engine.ready_event.wait()
+                    await nursery.start(trader.run)
+                    if args.chaos:
+                        nursery.start_soon(gateway.faults.run_profile, "chaos")
+                    if dashboard:
+                        nursery.start_soon(lambda: run_dashboard(model, refresh_s=0.5, console=console))
+                    else:
+                        nursery.start_soon(lambda: run_status_log(model, interval_s=5.0, emit=status))
+
+        async def finish() -> None:
+            """Quiet the world, re-prove the mirror once more, then stop the engine gracefully."""
+            extras.cancel()
+            gateway.faults.disarm()
+            gateway.config.tick_interval_s = 1e9  # freeze prices: nothing new triggers while we compare
+            await trio.sleep(QUIESCE_S)
+            with trio.move_on_after(FINAL_SYNC_TIMEOUT_S):
+                for hub in engine.hubs():
+                    await hub.wait_connected()
+                if engine.reconciler is not None:
+                    status("final reconciliation before the comparison")
+                    await engine.reconciler.reconcile("manual")
+                await trio.sleep(0.5)
+            engine.stop()
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(side_show)
+            nursery.start_soon(_stopper, engine, args.duration, finish, nursery.cancel_scope)
+            try:
+                await engine.run()
+            finally:
+                nursery.cancel_scope.cancel()
+
+        truth = gateway.snapshot()
+        final = engine.final_state or engine.snapshot()
+        differences = state_differences(final, truth, engine.account_ids)
+        summary = stats()
+        sim_429 = app.statuses.get(429, 0)
+        if dashboard:
+            console.print()
+        lines = [*summary_lines(summary),
+                 f"429s answered by the simulator: {sim_429} (to the scripted trader: {trader.stats.rate_limited})",
+                 f"Orders placed by the scripted trader: {trader.stats.orders_placed}",
+                 "Final mirrored state equals the simulator's: "
+                 + ("yes" if not differences else f"NO ({len(differences)} difference(s))")]
+        lines += [f"  {d}" for d in differences[:20]]
+        print("\n".join(["Summary", *(f"  {line}" for line in lines)]), flush=True)
+        if args.state_out is not None:
+            write_state(args.state_out, final)
+        result["code"] = EXIT_MISMATCH if differences or summary.duplicate_orders else EXIT_OK
+        sim_nursery.cancel_scope.cancel()
+
+
+async def _stopper(engine: Any, duration_s: float | None, finish: Any, hard: trio.CancelScope) -> None:
+    """The duration (after ready) or the first SIGINT/SIGTERM ends the run through ``finish``; a second signal
+    stops at once."""
+    import signal
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            if duration_s is not None:
+                async def timer() -> None:
+                    await engine.ready_event.wait()
+                    await trio.sleep(duration_s)
+                    engine.status(f"--duration {duration_s:g} s reached: stopping")
+                    await finish()
+
+                nursery.start_soon(timer)
+            stops = 0
+            async for signum in signals:
+                stops += 1
+                name = signal.Signals(signum).name
+                if stops == 1:
+                    engine.status(f"{name}: stopping gracefully (again to stop at once)")
+                    nursery.start_soon(finish)
+                else:
+                    engine.status(f"{name}: stopping now")
+                    hard.cancel()
+
+
+__all__ = ["EXIT_CONFIG", "StatusCounter", "run_simulated"]
+
