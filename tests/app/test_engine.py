@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 
 from engine.app import duplicate_orders, state_differences
@@ -106,3 +107,55 @@ async def test_a_breach_is_enforced_through_the_order_manager(autojump_clock: tr
         entries = list(engine.enforcer.entries)
         assert any(e.rule == "maxContracts" and e.outcome.startswith("enforced") for e in entries), entries
         assert state_differences(engine.snapshot(), truth(gateway), engine.account_ids) == []
+
+
+async def test_a_hub_that_never_connects_gives_up_and_maps_to_exit_code_4(autojump_clock: trio.abc.Clock,
+                                                                          tmp_path: Path) -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from engine.app import Engine, first_leaf
+    from engine.cli.run import EXIT_GAVE_UP, guarded
+    from engine.gateway.testing import simulated_client
+    from engine.realtime import HubGaveUp
+    from simulator.app import build_app
+    from simulator.transport import SimulatorTransport
+
+    @asynccontextmanager
+    async def refusing(url: str, *, max_message_size: int, connect_timeout_s: float) -> AsyncIterator[object]:
+        raise OSError("connection refused")
+        yield  # pragma: no cover
+
+    config = quiet_config()
+    settings = engine_settings(config, tmp_path / "engine.db", signalr={"reconnection": {"max_attempts": 3}})
+    async with simulated_client(config) as sim:
+        lines: list[str] = []
+        engine = Engine(settings, transport=SimulatorTransport(build_app(sim.gateway)), connector=refusing,
+                        wall_clock=sim.gateway.clock, store_threads=False, status=lines.append)
+        with pytest.raises(BaseException) as caught:
+            await engine.run()
+        gave_up = first_leaf(caught.value, [HubGaveUp])
+        assert isinstance(gave_up, HubGaveUp), caught.value
+        assert not engine.ready and lines[-1] == "stopped"
+
+        def fail() -> None:
+            raise caught.value
+
+        assert guarded(fail) == EXIT_GAVE_UP
+
+
+async def test_the_dashboard_model_of_a_running_engine_renders(autojump_clock: trio.abc.Clock,
+                                                               tmp_path: Path) -> None:
+    from engine.app import dashboard_model
+    from engine.ui import Mode, render_text, status_line
+
+    async with running_engine(tmp_path) as run:
+        await place(run.sim, "shown", order_type=OrderType.MARKET, price=None)
+        await settle(3)
+        model = dashboard_model(run.engine, mode=Mode.SIMULATED, mode_detail="test")
+        assert {h.name: h.state for h in model.hubs} == {"user": "connected", "market": "connected"}
+        row = next(a for a in model.accounts if a.id == ACCOUNT)
+        assert [p.size for p in row.positions] == [1]
+        text = render_text(model)
+        assert "SIM-50K-1" in text and "connected" in text
+        assert "user=connected" in status_line(model)
