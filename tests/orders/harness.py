@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,13 +90,17 @@ async def order_harness(
     policy: dict[str, Any] | None = None,
     gateway: SimulatedGateway | None = None,
     start_manager: bool = True,
+    store: Store | None = None,
 ) -> AsyncIterator[Harness]:
     if gateway is None:
         gateway = SimulatedGateway(SimConfig(epoch=EPOCH, publish_market_data=False, **(sim or {})))
     engine_settings = make_settings(**(settings or {}))
     client = GatewayClient.from_settings(engine_settings, transport=SimulatorTransport(build_app(gateway)),
                                          wall_clock=gateway.clock)
-    async with open_store(db_url, threads=False) as store, trio.open_nursery() as nursery:
+    async with AsyncExitStack() as stack:
+        if store is None:
+            store = await stack.enter_async_context(open_store(db_url, threads=False))
+        nursery = await stack.enter_async_context(trio.open_nursery())
         await nursery.start(gateway.run)
         await client.search_accounts()  # log in before any fault is armed
         manager = OrderManager.from_settings(engine_settings, client, store, wall_clock=gateway.clock,
