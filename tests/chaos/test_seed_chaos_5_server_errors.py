@@ -47,7 +47,7 @@ async def test_server_error_cascade_breaker_fallback_and_recovery(autojump_clock
             await trio.sleep(1)
             assert held_done == []
         # the held cancel went out first once the server was back and a probe closed the breaker
-        assert held_done and held_done[0] - start >= 120
+        assert held_done and held_done[0] - start >= 120 - 1e-6  # float sums of Trio times
         assert client.breaker.state is BreakerState.CLOSED
         assert await client.search_open_orders(1001) == []
         targets = [t.target for t in client.breaker.transitions if t.source != t.target]
