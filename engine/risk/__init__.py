@@ -1,6 +1,8 @@
 """Risk rules: a pure evaluator (snapshot + remembered state -> typed decisions) and the configuration it reads.
 
-``evaluate(AccountSnapshot, RiskState, RiskRules) -> Evaluation``; see :mod:`engine.risk.evaluator`.
+``evaluate(AccountSnapshot, RiskState, RiskRules) -> Evaluation``; see :mod:`engine.risk.evaluator`. The driver
+that carries decisions out (order manager priority lane, enforcement log, P&L snapshots) is
+:class:`engine.risk.driver.RiskDriver` (imported from its module: it pulls in the Trio runtime).
 """
 
 from engine.risk.calendar import SessionWindow, TradingCalendar
