@@ -1,0 +1,229 @@
+"""User-hub events/s through the engine's parse-and-mirror path over loopback, beside a bare receive+parse floor.
+
+Why: the event path (trio-websocket -> :class:`~engine.realtime.HubConnection` / :class:`~engine.realtime.HubManager`
+-> SignalR codec -> sink channel -> :func:`~engine.state.feed_mirror` -> :class:`~engine.state.StateMirror`) must
+keep up with what a hub pushes. Its cost only means something next to what the same machine can do at all, so the
+same stream is also consumed by a floor (a bare trio-websocket receive loop that splits frames on ``0x1E`` and
+``orjson.loads`` each record) and by a transport-only loop (frames received, records counted, nothing parsed) that
+shows whether the simulator or the socket is what bounds the floor. Target: the engine at least 50% of the floor.
+
+Setup, identical for the three runs: one simulator process (:mod:`engine.bench._simproc`, so the server and the
+measured consumer do not share an interpreter or a core) pre-generates ``count`` events of the shared realistic mix
+(:func:`engine.bench._support.user_event_mix`: order lifecycles over ``working`` working orders per account, fills
+with their trade, position and balance updates, over the simulator's 4 accounts) and publishes them on its bus in
+chunks of 500, closed-loop, at most 4,000 ahead of the consumer's progress (which this process writes to the
+simulator's stdin, checked every 2 ms and written once per 500 events, by the same reporter task in every run).
+Each run connects, subscribes (accounts, orders, positions, trades of the 4 accounts), then times the whole stream:
+from ``GO`` to the last event counted.
+The CPU time this process spent in that window is reported per event as well, a figure the simulator's speed
+does not bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import trio
+import trio_websocket
+
+from engine.bench._simproc import SimProcess, open_simproc
+from engine.bench._support import ACCOUNTS, frames, machine_note, user_event_mix
+from engine.protocol.signalr import Invocation, StreamReader, encode, encode_handshake_request
+from engine.realtime import HubEvent, ReconnectContext, user_hub, user_subscriptions
+from engine.state import StateMirror, feed_mirror
+
+TARGET_RATIO = 0.5
+COUNT = 100_000
+WORKING = 20
+CHUNK = 500
+WINDOW = 4_000
+REPORT_EVERY_S = 0.002
+RUN_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: str
+    events: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu_seconds / self.events * 1e6 if self.events else 0.0
+
+
+class StaticTokens:
+    """A :class:`~engine.realtime.TokenProvider` with one fixed token (the simulator's; nothing to refresh)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def current_token(self) -> str:
+        return self._token
+
+    async def invalidate_and_relogin(self) -> None:
+        raise RuntimeError("the benchmark's token cannot be renewed")
+
+    async def token_updates(self) -> AsyncIterator[object]:
+        await trio.sleep_forever()
+        yield None  # pragma: no cover
+
+
+def _hub_ws_url(sim: SimProcess) -> str:
+    return sim.url.replace("http://", "ws://") + "/hubs/user?access_token=" + sim.ready[1]
+
+
+async def _timed(sim: SimProcess, count: int, progress: Callable[[], int], kind: str) -> Run:
+    """Start the stream and report progress until ``count`` events were consumed; the run's figures."""
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    await sim.tell("GO")
+    reported = 0
+    with trio.fail_after(RUN_TIMEOUT_S):
+        while True:
+            await trio.sleep(REPORT_EVERY_S)
+            seen = progress()
+            if seen >= count:
+                break
+            if seen - reported >= CHUNK:  # one progress line per chunk: pipe writes are not free
+                reported = seen
+                await sim.tell(str(seen))
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    return Run(kind, count, elapsed, cpu)
+
+
+def _text(data: str | bytes) -> str:
+    return data if isinstance(data, str) else data.decode()
+
+
+async def _raw_session(sim: SimProcess, count: int, kind: str) -> Run:
+    """The floor (``parse``) or the transport-only loop (``transport``) on a bare trio-websocket connection."""
+    seen = 0
+    async with trio_websocket.open_websocket_url(_hub_ws_url(sim), max_message_size=1 << 24) as ws:
+        subs = user_subscriptions(ACCOUNTS)
+        setup = [encode(Invocation(s.subscribe, s.args, str(i))) for i, s in enumerate(subs)]
+        await ws.send_message(encode_handshake_request() + "".join(setup))
+        answers = 0
+        while answers < len(subs) + 1:  # the handshake answer and one Completion per subscription
+            answers += _text(await ws.get_message()).count("\x1e")
+
+        async def consume() -> None:
+            nonlocal seen
+            if kind == "transport":
+                while True:
+                    seen += _text(await ws.get_message()).count("\x1e")
+            else:
+                while True:
+                    for record in _text(await ws.get_message()).split("\x1e"):
+                        if record and orjson.loads(record).get("type") == 1:
+                            seen += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            run = await _timed(sim, count, lambda: seen, kind)
+            nursery.cancel_scope.cancel()
+    return run
+
+
+async def _engine_session(sim: SimProcess, count: int) -> tuple[Run, StateMirror]:
+    """The engine's own path: HubManager over a real socket -> sink channel -> feed_mirror -> StateMirror."""
+    mirror = StateMirror(watch_accounts=ACCOUNTS)
+    subscribed = trio.Event()
+
+    async def on_subscribed(context: ReconnectContext) -> None:
+        subscribed.set()
+
+    send, receive = trio.open_memory_channel[HubEvent](10_000)
+    manager = user_hub(sim.url + "/hubs/user", StaticTokens(sim.ready[1]), send, on_reconnected=on_subscribed,
+                       reconcile_initial=True)
+    manager.set_accounts(ACCOUNTS)
+    applied = mirror.counters.applied
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(feed_mirror, mirror, receive)
+        await nursery.start(manager.run)
+        with trio.fail_after(30):
+            await subscribed.wait()
+        run = await _timed(sim, count, lambda: sum(applied.values()), "engine")
+        manager.close("benchmark done")
+        nursery.cancel_scope.cancel()
+    return run, mirror
+
+
+def stage_costs(count: int, working: int, per_frame: int = 256) -> dict[str, float]:
+    """CPU microseconds per event of the two pure stages, in process on the same mix (no socket, no Trio): the
+    codec (frames -> Invocation) and the mirror (``on_user_event``). The rest of the engine's figure is plumbing:
+    websocket, tasks, the sink channel."""
+    mix = list(user_event_mix(count, accounts=ACCOUNTS, working=working))
+    texts = list(frames(mix, per_frame))
+    reader = StreamReader("client")
+    reader.feed('{}\x1e')  # the handshake answer
+    started = time.process_time()
+    decoded = [m for text in texts for m in reader.feed(text)]
+    codec = time.process_time() - started
+    mirror = StateMirror(watch_accounts=ACCOUNTS)
+    started = time.process_time()
+    for message in decoded:
+        assert isinstance(message, Invocation)
+        mirror.on_user_event(message.target, message.arguments)
+    applied = time.process_time() - started
+    return {"codec": codec / count * 1e6, "mirror": applied / count * 1e6}
+
+
+async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
+    options = ["--count", str(count), "--working", str(working), "--chunk", str(CHUNK), "--window", str(WINDOW)]
+    async with open_simproc("events", *options) as sim:
+        transport = await _raw_session(sim, count, "transport")
+        floor = await _raw_session(sim, count, "parse")
+        engine, mirror = await _engine_session(sim, count)
+    ratio = engine.rate / floor.rate if floor.rate else 0.0
+    stages = stage_costs(min(count, 50_000), working)
+    plumbing = engine.cpu_us_per_event - stages["codec"] - stages["mirror"]
+    counters = mirror.counters
+    return {
+        "events": count,
+        "engine_events_per_s": round(engine.rate),
+        "floor_events_per_s": round(floor.rate),
+        "transport_events_per_s": round(transport.rate),
+        "engine_vs_floor": round(ratio, 3),
+        "target_ratio": TARGET_RATIO,
+        "engine_cpu_us_per_event": round(engine.cpu_us_per_event, 2),
+        "floor_cpu_us_per_event": round(floor.cpu_us_per_event, 2),
+        "transport_cpu_us_per_event": round(transport.cpu_us_per_event, 2),
+        "engine_codec_us_per_event": round(stages["codec"], 2),
+        "engine_mirror_us_per_event": round(stages["mirror"], 2),
+        "engine_plumbing_us_per_event": round(plumbing, 2),
+        "engine_seconds": round(engine.seconds, 3),
+        "floor_seconds": round(floor.seconds, 3),
+        "mirror_malformed": counters.malformed,
+        "mirror_working_orders": len(mirror.working_orders()),
+        "passed": ratio >= TARGET_RATIO and counters.malformed == 0,
+        "notes": [
+            f"engine {engine.rate:,.0f} events/s vs floor {floor.rate:,.0f}/s ({ratio:.0%}; target >= "
+            f"{TARGET_RATIO:.0%}); transport only {transport.rate:,.0f}/s",
+            f"CPU in this process per event: engine {engine.cpu_us_per_event:.1f} us, floor "
+            f"{floor.cpu_us_per_event:.1f} us, transport {transport.cpu_us_per_event:.1f} us",
+            f"engine CPU per event by stage: codec {stages['codec']:.1f} us, mirror {stages['mirror']:.1f} us "
+            f"(both measured in process on the same mix), the rest {plumbing:.1f} us (websocket, hub tasks, sink "
+            "channel hop per event, scheduling)",
+            f"stream: {count:,} events of the shared mix over 4 accounts, {working} working orders per account; "
+            f"simulator in its own process, published in chunks of {CHUNK}, at most {WINDOW:,} ahead of the "
+            "consumer; loopback TCP; one connection per run, same stream for all three runs",
+            "floor = trio-websocket get_message + split on 0x1E + orjson.loads per record; engine = HubManager + "
+            "HubConnection + codec + sink channel + feed_mirror + StateMirror (pydantic models)",
+            machine_note(),
+        ],
+    }
+
+
+def run(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
+    return trio.run(measure, count, working)
