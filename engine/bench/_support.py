@@ -41,6 +41,7 @@ ORDER, TRADE, POSITION, ACCOUNT, QUOTE = (
     "GatewayUserOrder", "GatewayUserTrade", "GatewayUserPosition", "GatewayUserAccount", "GatewayQuote")
 NEW, UPDATE = 0, 1
 OPEN, FILLED, CANCELLED = 1, 2, 3
+FILLED_OR_CANCELLED = frozenset({FILLED, CANCELLED})
 LIMIT = 1
 
 
