@@ -147,7 +147,7 @@ async def test_live_dashboard_refreshes_on_the_trio_clock_and_stops_cleanly(auto
     text = out.getvalue()
     assert text.count("Connections") >= 7  # redrawn in place, frame after frame
     assert "dailyLossLimit" in text and "429s 0" in text
-    assert not console.is_alt_screen and console._live_stack == []  # the Live display was stopped
+    assert not console.is_alt_screen and text.endswith("\x1b[?25h")  # stopped: the cursor is shown again
 
 
 async def test_live_dashboard_survives_a_failing_model(autojump_clock: Any, caplog: pytest.LogCaptureFixture) -> None:
