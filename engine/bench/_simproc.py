@@ -147,7 +147,7 @@ async def _orders(args: argparse.Namespace) -> None:
 
     user, api_key = "bench-user", "bench-api-key"
     accounts = [AccountSpec(5001 + i, f"BENCH-{i + 1}", 50_000.0, user=user) for i in range(args.accounts)]
-    gateway = SimulatedGateway(SimConfig(epoch=EPOCH, users={user: api_key}, accounts=accounts,
+    gateway = SimulatedGateway(SimConfig(users={user: api_key}, accounts=accounts,  # real time: the engine's clock
                                          publish_market_data=False, rate_limits=False))
     stdin = trio.lowlevel.FdStream(os.dup(0))
     async with trio.open_nursery() as nursery:
