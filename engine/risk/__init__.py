@@ -2,7 +2,7 @@
 
 ``evaluate(AccountSnapshot, RiskState, RiskRules) -> Evaluation``; see :mod:`engine.risk.evaluator`. The driver
 that carries decisions out (order manager priority lane, enforcement log, P&L snapshots) is
-:class:`engine.risk.driver.RiskDriver` (imported from its module: it pulls in the Trio runtime).
+:mod:`engine.app.enforcement`.
 """
 
 from engine.risk.calendar import SessionWindow, TradingCalendar
