@@ -112,6 +112,7 @@ def run(total: int = EVENTS, baseline: int = BASELINE) -> dict[str, Any]:
         "rss_mb_at_baseline": round(readings[baseline], 1),
         "rss_mb_at_end": round(readings[total], 1),
         "growth_mb": round(growth, 1),
+        "growth_mb_last_quarter": round(readings[total] - readings[max(n for n in readings if n <= total * 3 // 4)], 1),
         "target_growth_mb": TARGET_GROWTH_MB,
     }
     for n, mb in sorted(readings.items()):
