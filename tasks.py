@@ -25,14 +25,14 @@ def lint(c: Context) -> None:
 def test(c: Context) -> None:
     """Lint, type-check, then run every test with coverage (the README's test command)."""
     c.run(f"{PY} -m engine statecharts --check", pty=False)
-    c.run(f"{PY} -m pytest -q -p no:cacheprovider --cov --cov-report=term", pty=False)
+    c.run(f"{PY} -m pytest -q -p no:cacheprovider --cov --cov-report=term --cov-fail-under=90", pty=False)
 
 
 @task
 def props(c: Context) -> None:
     """Property-based tests with the long Hypothesis profile."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="long")
-    c.run(f"{PY} -m pytest -q tests -k 'property or props or hypothesis'", env=env, pty=False)
+    c.run(f"{PY} -m pytest -q tests -k 'properties or property or fuzz or chaos'", env=env, pty=False)
 
 
 @task
