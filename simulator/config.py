@@ -6,6 +6,7 @@ Plain dataclasses, no I/O: the CLI builds one from flags, tests build one in a l
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -30,7 +31,7 @@ class AccountSpec:
     id: int
     name: str
     balance: float
-    user: str = "sim-user"
+    user: str = "sim"
     can_trade: bool = True
     is_visible: bool = True
     simulated: bool = True
@@ -68,8 +69,11 @@ class SimConfig:
     seed: int = 0
     epoch: datetime | None = None
     """Wall-clock instant at Trio time zero of the run (None: the real time at first use)."""
-    users: dict[str, str] = field(default_factory=lambda: {"sim-user": "sim-api-key"})
-    """userName -> apiKey accepted by Auth/loginKey."""
+    users: dict[str, str] = field(default_factory=lambda: {"sim": "sim-key"})
+    """userName -> (primary) apiKey accepted by Auth/loginKey."""
+    api_keys: dict[str, list[str]] = field(default_factory=dict)
+    """userName -> further apiKeys of the same user: a user may hold several API keys (each front end its own)
+    and every one logs in as that user, trading the same accounts (e.g. the scripted trader beside the engine)."""
     accounts: list[AccountSpec] = field(default_factory=default_accounts)
     contracts: list[ContractSpec] = field(default_factory=default_contracts)
 
@@ -98,3 +102,9 @@ class SimConfig:
     fault_profile: str = "none"
     hard_exit_on_internal_error: bool = False
     """Tests only: re-raise handler exceptions instead of answering 500."""
+
+    def accepts(self, user_name: str, api_key: str) -> bool:
+        """Whether ``api_key`` is one of ``user_name``'s keys (the primary one or any of :attr:`api_keys`)."""
+        keys = [self.users[user_name]] if user_name in self.users else []
+        keys += self.api_keys.get(user_name, [])
+        return any(hmac.compare_digest(key.encode(), api_key.encode()) for key in keys)

@@ -352,8 +352,7 @@ class RestApp:
 
     # --- Auth -----------------------------------------------------------------------------------------------------
     def login_key(self, req: m.LoginApiKeyRequest, **_: Any) -> Payload:
-        expected = self.gateway.config.users.get(req.user_name)
-        if expected is None or expected != req.api_key:
+        if not self.gateway.config.accepts(req.user_name, req.api_key):
             log.info("login refused for user %r", req.user_name)
             return _fail(LoginErrorCode.INVALID_CREDENTIALS, None, token=None)
         return _ok(token=self.gateway.tokens.issue(req.user_name))

@@ -188,7 +188,7 @@ def simulate(duration_s: float = 600.0, *, general_clients: int = 30, history_cl
                 # The login counts against the general window too: it takes a permit like any request.
                 async with limiter.permit("/api/Auth/loginKey"):
                     login = await backend.client.post("/api/Auth/loginKey",
-                                                      json={"userName": "sim-user", "apiKey": "sim-api-key"})
+                                                      json={"userName": "sim", "apiKey": "sim-key"})
                 backend.accepted[Window.GENERAL].append(0.0)
                 backend.client.headers["Authorization"] = f"Bearer {login.json()['token']}"
             async with trio.open_nursery() as nursery:

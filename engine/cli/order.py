@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 EXIT_UNKNOWN = 3
 SIDES = {"buy": OrderSide.BID, "sell": OrderSide.ASK}
 TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP}
-SIM_USER, SIM_KEY = "sim-user", "sim-api-key"  # the simulator's built-in user; not a real secret
+SIM_USER, SIM_KEY = "sim", "sim-key"  # the simulator's built-in user; not a real secret
 
 
 @dataclass

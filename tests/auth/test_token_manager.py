@@ -248,7 +248,7 @@ async def test_no_token_or_api_key_in_captured_logs(autojump_clock: object, capl
                 break
     assert len(tokens_seen) >= 3
     text = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records)
-    assert "sim-api-key" not in text
+    assert "sim-key" not in text
     for token in tokens_seen:
         assert token not in text
         assert token.split(".")[2] not in text

@@ -33,8 +33,8 @@ CONTRACT = "CON.F.US.MES.Z26"
 
 def make_settings(**overrides: Any) -> EngineSettings:
     values: dict[str, Any] = {
-        "credentials.username": "sim-user",
-        "credentials.apiKey": "sim-api-key",
+        "credentials.username": "sim",
+        "credentials.apiKey": "sim-key",
         "api.baseUrl": "http://simulator.test",
         "api.timeout": 3000,
         "orderManagement.verification.timeout": 2000,

@@ -33,7 +33,7 @@ class SimTokens:
 
     def __init__(self, gateway: SimulatedGateway) -> None:
         self.gateway = gateway
-        self.token = gateway.tokens.issue("sim-user")
+        self.token = gateway.tokens.issue("sim")
         self.issued = [self.token]
         self.relogins = 0
         self._subscribers: list[trio.MemorySendChannel[str]] = []
@@ -48,7 +48,7 @@ class SimTokens:
         self.refresh()
 
     def refresh(self) -> str:
-        self.token = self.gateway.tokens.issue("sim-user")
+        self.token = self.gateway.tokens.issue("sim")
         self.issued.append(self.token)
         for subscriber in self._subscribers:
             subscriber.send_nowait(self.token)

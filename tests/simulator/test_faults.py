@@ -80,7 +80,7 @@ async def test_expire_and_revoke_tokens(autojump_clock: Any) -> None:
         await arm(client, kind="expire_tokens")
         assert (await client.post("/api/Account/search", json={"onlyActiveAccounts": True})).status_code == 401
         assert not gateway.tokens.verify(token)
-        fresh = (await call(client, "Auth/loginKey", {"userName": "sim-user", "apiKey": "sim-api-key"}))["token"]
+        fresh = (await call(client, "Auth/loginKey", {"userName": "sim", "apiKey": "sim-key"}))["token"]
         client.headers["Authorization"] = f"Bearer {fresh}"
         assert (await client.post("/api/Account/search", json={"onlyActiveAccounts": True})).status_code == 200
         await arm(client, kind="revoke_tokens")
@@ -160,7 +160,7 @@ async def test_lose_response_over_a_real_hypercorn_socket() -> None:
                                                                  task_status=task_status))
             base = urls[0] if isinstance(urls, list) else urls
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-                token = (await call(client, "Auth/loginKey", {"userName": "sim-user", "apiKey": "sim-api-key"}))[
+                token = (await call(client, "Auth/loginKey", {"userName": "sim", "apiKey": "sim-key"}))[
                     "token"]
                 client.headers["Authorization"] = f"Bearer {token}"
                 gateway.faults.arm(fk.LOSE_RESPONSE)

@@ -90,7 +90,7 @@ def app(gateway: SimulatedGateway) -> SimulatorApp:
 
 
 def _token(gateway: SimulatedGateway) -> str:
-    return gateway.tokens.issue("sim-user")
+    return gateway.tokens.issue("sim")
 
 
 async def _open(nursery: trio.Nursery, app: Any, gateway: SimulatedGateway, hub: str = "user",

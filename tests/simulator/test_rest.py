@@ -49,7 +49,7 @@ async def sim_client(config: SimConfig | None = None, *, login: bool = True) -> 
         transport = SimulatorTransport(RestApp(gateway))
         async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
             if login:
-                r = await client.post("/api/Auth/loginKey", json={"userName": "sim-user", "apiKey": "sim-api-key"})
+                r = await client.post("/api/Auth/loginKey", json={"userName": "sim", "apiKey": "sim-key"})
                 client.headers["Authorization"] = f"Bearer {r.json()['token']}"
             yield client, gateway
         nursery.cancel_scope.cancel()
@@ -64,11 +64,11 @@ async def call(client: httpx.AsyncClient, path: str, body: dict[str, Any] | None
 
 async def test_login_validate_logout_and_401s(autojump_clock: Any) -> None:
     async with sim_client(login=False) as (client, _):
-        bad = await call(client, "Auth/loginKey", {"userName": "sim-user", "apiKey": "wrong"})
+        bad = await call(client, "Auth/loginKey", {"userName": "sim", "apiKey": "wrong"})
         assert m.LoginResponse.model_validate(bad) == m.LoginResponse(
             success=False, error_code=LoginErrorCode.INVALID_CREDENTIALS, token=None)
         good = m.LoginResponse.model_validate(
-            await call(client, "Auth/loginKey", {"userName": "sim-user", "apiKey": "sim-api-key"}))
+            await call(client, "Auth/loginKey", {"userName": "sim", "apiKey": "sim-key"}))
         assert good.success and good.token and good.token.count(".") == 2
         assert (await client.post("/api/Account/search", json={"onlyActiveAccounts": True})).status_code == 401
         headers = {"Authorization": f"Bearer {good.token}"}

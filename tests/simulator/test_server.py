@@ -44,7 +44,7 @@ async def _read(ws: trio_websocket.WebSocketConnection, reader: StreamReader) ->
 async def test_real_socket_handshake_invoke_and_ws_drop(nursery: trio.Nursery) -> None:
     gateway, url = await _start(nursery)
     assert url.startswith("http://127.0.0.1:")
-    token = gateway.tokens.issue("sim-user")
+    token = gateway.tokens.issue("sim")
     ws_url = url.replace("http://", "ws://") + f"/hubs/user?access_token={token}"
     async with trio_websocket.open_websocket_url(ws_url, max_message_size=1 << 24) as ws:
         reader = StreamReader("client")
@@ -67,7 +67,7 @@ async def test_real_socket_refusal_and_ws_close(nursery: trio.Nursery) -> None:
         async with trio_websocket.open_websocket_url(f"{ws_base}/hubs/user?access_token=bad"):
             pass
     assert info.value.status_code == 401
-    token = gateway.tokens.issue("sim-user")
+    token = gateway.tokens.issue("sim")
     async with trio_websocket.open_websocket_url(f"{ws_base}/hubs/market?access_token={token}") as ws:
         reader = StreamReader("client")
         await ws.send_message(encode_handshake_request())

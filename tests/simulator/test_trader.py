@@ -27,7 +27,7 @@ from simulator.trader import BREACH_KINDS, RequestBudget, ScriptedTrader
 from simulator.transport import SimulatorTransport
 
 EPOCH = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
-USER, KEY = "sim-user", "sim-api-key"
+USER, KEY = "sim", "sim-key"
 ACCOUNTS = (1001, 1002)
 
 
@@ -197,7 +197,7 @@ async def test_wrong_credentials_stop_the_trader_quietly(autojump_clock: Any,
             await trader.run()  # returns instead of raising
         nursery.cancel_scope.cancel()
     assert trader.stats.orders_placed == 0
-    assert "refused user 'sim-user'" in caplog.text and "wrong-key-123" not in caplog.text
+    assert "refused user 'sim'" in caplog.text and "wrong-key-123" not in caplog.text
 
 
 @pytest.mark.parametrize(
