@@ -71,6 +71,13 @@ class TradingCalendar:
         start = self.last_reset(now).astimezone(self.zone).date()
         return start + timedelta(days=1) if self.reset >= _NOON else start
 
+    def day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        """Trading day ``day`` as the half-open UTC interval ``[start, end)`` between two resets: an instant belongs
+        to it exactly when ``trading_day(instant) == day``, but testing many instants costs two comparisons each."""
+        first = day - timedelta(days=1) if self.reset >= _NOON else day
+        return (local_instant(first, self.reset, self.zone),
+                local_instant(first + timedelta(days=1), self.reset, self.zone))
+
 
 @dataclass(frozen=True, slots=True)
 class SessionWindow:

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.protocol.models import HalfTradeModel, PositionModel
-from engine.risk.calendar import SessionWindow, TradingCalendar, parse_time_of_day
+from engine.risk.calendar import SessionWindow, TradingCalendar, parse_time_of_day, require_aware
 from engine.risk.decisions import Rule
 from engine.risk.inputs import AccountSnapshot
 from engine.risk.pnl import ContractSpec, Unrealized, realized_pnl, unrealized_pnl
@@ -77,7 +77,8 @@ class RiskRules:
 
 
 def trades_of_day(trades: Iterable[HalfTradeModel], calendar: TradingCalendar, day: date) -> list[HalfTradeModel]:
-    return [t for t in trades if calendar.trading_day(t.creation_timestamp) == day]
+    start, end = calendar.day_bounds(day)
+    return [t for t in trades if start <= require_aware(t.creation_timestamp, "trade timestamp") < end]
 
 
 def symbol_keys(contract_id: str, spec: ContractSpec | None = None) -> frozenset[str]:

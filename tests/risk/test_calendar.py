@@ -53,6 +53,18 @@ def test_a_morning_reset_names_the_day_by_its_own_date() -> None:
     assert calendar.trading_day(utc(2025, 7, 15, 23, 0)) == date(2025, 7, 16)  # 00:00 BST
 
 
+@pytest.mark.parametrize(("zone", "reset"), [(CHICAGO, time(17, 0)), (ZoneInfo("Europe/London"), time(0, 0)),
+                                             (ZoneInfo("Australia/Sydney"), time(8, 30))])
+def test_day_bounds_hold_exactly_the_instants_of_that_trading_day(zone: ZoneInfo, reset: time) -> None:
+    calendar = TradingCalendar(zone, reset)
+    instant = utc(2025, 1, 1)
+    while instant < utc(2026, 1, 1):  # every 97 minutes of a year: both DST changes, every reset boundary nearby
+        start, end = calendar.day_bounds(calendar.trading_day(instant))
+        assert start <= instant < end, instant
+        assert calendar.trading_day(start) == calendar.trading_day(instant) != calendar.trading_day(end)
+        instant += timedelta(minutes=97)
+
+
 def test_a_naive_instant_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         CME.next_reset(datetime(2025, 7, 15, 12))
