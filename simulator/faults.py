@@ -7,7 +7,9 @@ Every failure the engine must survive is armed here and *taken* by the code that
 (Trio time, wall time, kind, context), so two runs with the same seed and the same traffic replay the same faults.
 
 Named profiles (``--faults PROFILE``) arm a random schedule drawn from the seed; :meth:`FaultInjector.run_profile`
-executes it on the Trio clock, so under a MockClock days of chaos take seconds.
+executes it on the Trio clock, so under a MockClock days of chaos take seconds. ``chaos`` (and its compressed twin
+``chaos-quick``) cycles through every kind in seeded rounds, so a short demo is sure to see each one;
+``random-chaos`` keeps the sparse draw of one random kind every 5-60 s. :func:`kinds_injected` counts the log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -203,6 +205,14 @@ class FaultInjector:
             self.arm(kind, **kwargs)
 
 
+def kinds_injected(records: Iterable[FaultRecord]) -> dict[str, int]:
+    """Fault occurrences per kind (every kind listed, 0 when it never fired), from :attr:`FaultInjector.log`."""
+    counts = dict.fromkeys(sorted(ALL_KINDS), 0)
+    for record in records:
+        counts[record.kind] = counts.get(record.kind, 0) + 1
+    return counts
+
+
 ScheduleStep = tuple[float, str, dict[str, Any]]
 """(seconds to wait before arming, kind, keyword arguments of :meth:`FaultInjector.arm`)."""
 
@@ -226,29 +236,71 @@ def _flaky_network(rng: random.Random) -> Iterator[ScheduleStep]:
         yield rng.uniform(20.0, 120.0), kind, kwargs
 
 
+def _chaos_kinds(outage_s: float, stop_pings_s: float, delay_s: float) -> dict[str, dict[str, Any]]:
+    """Every fault kind once, with the arming of a chaos round (``FaultInjector.arm`` keyword arguments)."""
+    return {
+        HTTP_5XX: {"count": 3},
+        HTTP_429: {"params": {"retry_after_s": 2}},
+        DELAY: {"params": {"seconds": delay_s}},
+        LOSE_RESPONSE: {},
+        EXPIRE_TOKENS: {},
+        REVOKE_TOKENS: {},
+        OUTAGE: {"duration_s": outage_s},
+        WS_DROP: {},
+        WS_CLOSE: {},
+        STOP_PINGS: {"duration_s": stop_pings_s},
+        DROP_EVENTS: {"count": 2},
+        DUPLICATE_EVENTS: {"count": 2},
+    }
+
+
+DISRUPTIVE = (OUTAGE, STOP_PINGS)
+"""Faults whose recovery takes longest (the breaker's open period, a silent-hub timeout and backoff): a round puts
+them in its first half, so the engine has recovered from them before the round ends."""
+
+
+def _rounds(rng: random.Random, kinds: dict[str, dict[str, Any]], gap_s: float,
+            first_s: float) -> Iterator[ScheduleStep]:
+    """Endless rounds, each arming EVERY kind once in a seeded order, about ``gap_s`` apart (seeded jitter of
+    +-10 %): a run of ``len(kinds) * gap_s`` seconds is sure to see every kind, and injection goes on after that."""
+    delay = first_s
+    while True:
+        order = sorted(kinds)
+        rng.shuffle(order)
+        disruptive = [kind for kind in order if kind in DISRUPTIVE]
+        order = [kind for kind in order if kind not in DISRUPTIVE]
+        slots = max(1, len(kinds) // 2 - len(disruptive) + 1)
+        for kind in disruptive:  # seeded positions, all within the round's first half
+            order.insert(rng.randrange(slots), kind)
+        for kind in order:
+            yield delay, kind, dict(kinds[kind])
+            delay = gap_s * rng.uniform(0.9, 1.1)
+
+
 def _chaos(rng: random.Random) -> Iterator[ScheduleStep]:
-    """Everything, more often, including token trouble and short outages."""
-    choices: list[tuple[str, dict[str, Any]]] = [
-        (DELAY, {"params": {"seconds": 5.0}}),
-        (LOSE_RESPONSE, {}),
-        (HTTP_5XX, {"count": 3}),
-        (HTTP_429, {"params": {"retry_after_s": 2}}),
-        (EXPIRE_TOKENS, {}),
-        (REVOKE_TOKENS, {}),
-        (OUTAGE, {"duration_s": 20.0}),
-        (WS_DROP, {}),
-        (WS_CLOSE, {}),
-        (STOP_PINGS, {"duration_s": 60.0}),
-        (DROP_EVENTS, {"count": 2}),
-        (DUPLICATE_EVENTS, {"count": 2}),
-    ]
+    """Every kind in each round of ~96 s (one fault every ~8 s), token trouble and short outages included: the
+    ``run --simulate --chaos`` demo sees all twelve kinds within its first 100 s, then keeps going."""
+    return _rounds(rng, _chaos_kinds(outage_s=10.0, stop_pings_s=30.0, delay_s=5.0), gap_s=8.0, first_s=3.0)
+
+
+def _chaos_quick(rng: random.Random) -> Iterator[ScheduleStep]:
+    """The chaos rounds compressed for short system tests: every kind within ~30 s (one every ~2.5 s), a 3 s outage,
+    8 s of silent hubs. Meant for an engine configured with short health and breaker timings."""
+    return _rounds(rng, _chaos_kinds(outage_s=3.0, stop_pings_s=8.0, delay_s=2.0), gap_s=2.5, first_s=1.0)
+
+
+def _random_chaos(rng: random.Random) -> Iterator[ScheduleStep]:
+    """The earlier sparse chaos: one random kind every 5-60 s (some kinds may not come up for minutes)."""
+    choices = list(_chaos_kinds(outage_s=20.0, stop_pings_s=60.0, delay_s=5.0).items())
     while True:
         kind, kwargs = rng.choice(choices)
-        yield rng.uniform(5.0, 60.0), kind, kwargs
+        yield rng.uniform(5.0, 60.0), kind, dict(kwargs)
 
 
 PROFILES: dict[str, Callable[[random.Random], Iterator[ScheduleStep]]] = {
     "none": _none,
     "flaky-network": _flaky_network,
     "chaos": _chaos,
+    "chaos-quick": _chaos_quick,
+    "random-chaos": _random_chaos,
 }
