@@ -48,6 +48,7 @@ from engine.orders import OrderManager
 from engine.orders.manager import Handoff
 from engine.protocol.timebase import WallClock
 from engine.realtime import HubEvent, HubManager, ReconnectContext, TokenManagerProvider, hub_from_settings
+from engine.realtime.hub import HubTimings
 from engine.realtime.transport import Connector, socket_connector
 from engine.risk import RiskRules
 from engine.state.changes import Change, OrderChanged, TradeAdded
@@ -89,6 +90,7 @@ class Engine:
         status: Status | None = None,
         save_interval_s: float = 60.0,
         risk_tick_s: float = 1.0,
+        hub_timings: HubTimings | None = None,
     ) -> None:
         if not save_interval_s > 0:
             raise ValueError(f"save_interval_s must be > 0, got {save_interval_s}")
@@ -103,6 +105,8 @@ class Engine:
                                                   wall_clock=self.clock)
         self.rules = RiskRules.from_settings(settings.risk_rules)
         self._risk_tick_s = risk_tick_s
+        self._hub_options: dict[str, Any] = {} if hub_timings is None else {"timings": hub_timings}
+        """Protocol timers of both hubs (keep-alive, server timeout); the ASP.NET defaults unless given."""
 
         self.store: Store | None = None
         self.orders: OrderManager | None = None
@@ -222,14 +226,15 @@ class Engine:
         self.status(f"connecting the user hub ({self.settings.api.user_hub_url})")
         user = self.user_hub = hub_from_settings(
             self.settings, "user", TokenManagerProvider(client.tokens), send.clone(), connector=self._connector,
-            on_reconnected=self._reconcile, reconcile_initial=True, listeners=[self._hub_listener("user")])
+            on_reconnected=self._reconcile, reconcile_initial=True, listeners=[self._hub_listener("user")],
+            **self._hub_options)
         user.set_accounts(self.account_ids)
         await nursery.start(user.run)
 
         # 6. market hub: subscriptions follow the contracts held or worked
         market = self.market_hub = hub_from_settings(
             self.settings, "market", TokenManagerProvider(client.tokens), send, connector=self._connector,
-            listeners=[self._hub_listener("market")])
+            listeners=[self._hub_listener("market")], **self._hub_options)
         follow_watched_contracts(mirror, market.set_market_contracts)
         await nursery.start(market.run)
 
