@@ -7,7 +7,15 @@ trader trades the simulated accounts over REST as "another front end", and the e
 
 Defaults chosen for the demo, each one only when the configuration does not set it: memory token storage (no key
 needed), a SQLite database in a temporary directory, a rate limit that leaves room for the trader (who logs in as
-the same user, and the simulator keys its windows per user), and a few risk rules the trader will break now and then.
+the same user with its own API key, and the simulator keys its windows per user), and a few risk rules the trader
+will break now and then (with the trading-session rule on, it also trades off-session on purpose).
+
+Counting 429s honestly under chaos: the ``http_429`` fault answers 429 to whichever client asks next, engine or
+trader. The engine's HTTP requests carry a label header (:data:`CLIENT_HEADER`), and :class:`StatusCounter` files
+every 429 it sees by client and by cause (injected: the fault log's newest record is this request's ``http_429``,
+taken with no checkpoint before the answer starts; otherwise a rate window refused it). "429s received" in the
+summary is what the Gateway's rate windows refused the engine (its limiter's job is to keep that at 0); injected
+ones are listed beside it, with the limiter's own count of every 429 it rode out.
 
 The end of a run is a controlled comparison: the trader and the fault schedule stop, faults are disarmed and prices
 freeze, the engine reconciles once more, stops gracefully, and its final mirrored state is compared with the
@@ -21,12 +29,14 @@ import argparse
 import dataclasses
 import logging
 import os
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 import yaml
 
@@ -37,6 +47,10 @@ log = logging.getLogger(__name__)
 
 SIM_USER = "sim"
 SIM_API_KEY = "sim-key"
+TRADER_API_KEY = "sim-trader-key"
+"""The scripted trader's own API key (a second key of the same user: another front end on the same account)."""
+CLIENT_HEADER = "x-sim-client"
+ENGINE_CLIENT = "engine"
 TRADER_REQUESTS_PER_MIN = 60
 DEMO_RISK_RULES: dict[str, Any] = {
     "daily_loss_limit": {"enabled": True, "limit": 1000.0},
@@ -48,23 +62,49 @@ FINAL_SYNC_TIMEOUT_S = 30.0
 
 
 class StatusCounter:
-    """ASGI middleware counting the HTTP statuses the simulator answered (its side of the 429 count)."""
+    """ASGI middleware counting the HTTP statuses the simulator answered, and its 429s by client and cause (see the
+    module docstring)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, faults: Any = None) -> None:
         self.app = app
+        self.faults = faults
         self.statuses: Counter[int] = Counter()
+        self.rate_limited: Counter[tuple[str, str]] = Counter()
+        """(client, cause) -> 429s; client ``engine`` or ``other``, cause ``injected`` or ``window``."""
+        self._claimed = -1
+
+    def _cause(self, path: str) -> str:
+        log_ = self.faults.log if self.faults is not None else []
+        newest = len(log_) - 1
+        if newest > self._claimed and log_[newest].kind == "http_429" and log_[newest].context.get("path") == path:
+            self._claimed = newest
+            return "injected"
+        return "window"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
+        label = dict(scope.get("headers") or []).get(CLIENT_HEADER.encode(), b"").decode("latin-1")
+        client = ENGINE_CLIENT if label == ENGINE_CLIENT else "other"
 
         async def counting_send(message: Any) -> None:
             if message.get("type") == "http.response.start":
-                self.statuses[int(message.get("status", 0))] += 1
+                status = int(message.get("status", 0))
+                self.statuses[status] += 1
+                if status == 429:
+                    self.rate_limited[(client, self._cause(str(scope.get("path"))))] += 1
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+
+class LabelledTransport(httpx.AsyncHTTPTransport):
+    """The engine's HTTP transport in the demo: the real one, plus the label header :class:`StatusCounter` reads."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers[CLIENT_HEADER] = ENGINE_CLIENT
+        return await super().handle_async_request(request)
 
 
 def _norm(key: str) -> str:
@@ -130,7 +170,12 @@ def _settings(args: argparse.Namespace, base_url: str, tmp: Path) -> Any:
 
 def run_simulated(args: argparse.Namespace) -> int:
     from settings import ConfigError
+    from simulator.faults import PROFILES
 
+    profile = getattr(args, "faults", None)
+    if profile is not None and profile not in PROFILES:
+        print(f"--faults: unknown fault profile {profile!r}; known: {', '.join(sorted(PROFILES))}", file=sys.stderr)
+        return EXIT_CONFIG
     with tempfile.TemporaryDirectory(prefix="engine-sim-") as tmp:
         # validate the configuration before anything starts (the real base URL is known only once serving)
         try:
@@ -146,10 +191,11 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
     from rich.console import Console
 
     from engine.app import Engine, dashboard_model, duplicate_orders, run_stats, state_differences
-    from engine.logs import setup_logging
+    from engine.logs import register_secret, setup_logging
     from engine.ui import Mode, is_interactive, run_dashboard, run_status_log, summary_lines
     from simulator.app import build_app
     from simulator.config import SimConfig, default_accounts
+    from simulator.faults import kinds_injected
     from simulator.gateway import SimulatedGateway
     from simulator.server import serve
     from simulator.trader import ScriptedTrader
@@ -157,18 +203,20 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
     console = Console()
     dashboard = not args.no_dashboard and is_interactive(console)
     status = status_printer() if not dashboard else (lambda line: console.print(f"[dim]{line}[/dim]"))
-    config = SimConfig(seed=args.seed, users={SIM_USER: SIM_API_KEY},
+    config = SimConfig(seed=args.seed, users={SIM_USER: SIM_API_KEY}, api_keys={SIM_USER: [TRADER_API_KEY]},
                        accounts=[dataclasses.replace(a, user=SIM_USER) for a in default_accounts()])
     gateway = SimulatedGateway(config)
-    app = StatusCounter(build_app(gateway))
+    app = StatusCounter(build_app(gateway), gateway.faults)
     mode = Mode.CHAOS if args.chaos else Mode.SIMULATED
-    detail = f"simulator seed {args.seed}"
+    profile = (getattr(args, "faults", None) or "chaos") if args.chaos else None
+    detail = f"simulator seed {args.seed}" + (f", faults {profile}" if profile else "")
 
     async with trio.open_nursery() as sim_nursery:
         base: str = await sim_nursery.start(lambda task_status: serve(gateway, "127.0.0.1", 0, app=app,
                                                                       task_status=task_status))
         settings = _settings(args, base, tmp)
         handler = setup_logging(settings)
+        register_secret(TRADER_API_KEY)
         quiet_libraries()
         if dashboard:
             from rich.logging import RichHandler
@@ -180,17 +228,21 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
             rich_handler = RichHandler(console=console, show_path=False, level=logging.WARNING)
             rich_handler.addFilter(RedactionFilter())
             root.addHandler(rich_handler)
-        status(f"simulated Gateway at {base} (seed {args.seed}{', chaos' if args.chaos else ''})")
+        status(f"simulated Gateway at {base} (seed {args.seed}{f', faults {profile}' if profile else ''})")
 
-        engine = Engine(settings, status=status)
+        engine = Engine(settings, status=status, transport=LabelledTransport())
         tradeable = [a.id for a in config.accounts if a.can_trade]
-        trader = ScriptedTrader(base, username=SIM_USER, api_key=SIM_API_KEY, accounts=tradeable, seed=args.seed,
-                                pace_per_min=30.0, breach_every=12, max_requests_per_min=TRADER_REQUESTS_PER_MIN)
+        session = engine.rules.session if engine.rules.enabled else None
+        session_open = (lambda: session.is_open(engine.clock.now())) if session is not None else None
+        trader = ScriptedTrader(base, username=SIM_USER, api_key=TRADER_API_KEY, accounts=tradeable, seed=args.seed,
+                                pace_per_min=30.0, breach_every=12, max_requests_per_min=TRADER_REQUESTS_PER_MIN,
+                                session_open=session_open)
         extras = trio.CancelScope()
 
         def stats() -> Any:
             return run_stats(engine, faults_injected=len(gateway.faults.log),
-                             duplicate_orders=duplicate_orders(gateway.snapshot()["orders"]))
+                             duplicate_orders=duplicate_orders(gateway.snapshot()["orders"]),
+                             rate_limited_429=app.rate_limited[(ENGINE_CLIENT, "window")])
 
         def model() -> Any:
             return dashboard_model(engine, mode=mode, mode_detail=detail, stats=stats())
@@ -202,8 +254,8 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
                     task_status.started()
                     await engine.ready_event.wait()
                     await nursery.start(trader.run)
-                    if args.chaos:
-                        nursery.start_soon(gateway.faults.run_profile, "chaos")
+                    if profile is not None:
+                        nursery.start_soon(gateway.faults.run_profile, profile)
                     if dashboard:
                         nursery.start_soon(lambda: run_dashboard(model, refresh_s=0.5, console=console))
                     else:
@@ -237,10 +289,17 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
         differences = state_differences(final, truth, engine.account_ids)
         summary = stats()
         sim_429 = app.statuses.get(429, 0)
+        injected_429 = {client: app.rate_limited[(client, "injected")] for client in (ENGINE_CLIENT, "other")}
         if dashboard:
             console.print()
         lines = [*summary_lines(summary),
-                 f"429s answered by the simulator: {sim_429} (to the scripted trader: {trader.stats.rate_limited})",
+                 "Faults injected by kind: " + ", ".join(f"{kind} {n}" for kind, n in
+                                                         kinds_injected(gateway.faults.log).items()),
+                 f"429s answered by the simulator: {sim_429} (from its rate windows: to the engine "
+                 f"{app.rate_limited[(ENGINE_CLIENT, 'window')]}, to the scripted trader "
+                 f"{app.rate_limited[('other', 'window')]}; injected by chaos: to the engine "
+                 f"{injected_429[ENGINE_CLIENT]}, to the scripted trader {injected_429['other']})",
+                 f"429s the engine's limiter rode out (injected included): {engine.rate_limited_429()}",
                  f"Orders placed by the scripted trader: {trader.stats.orders_placed}",
                  "Final mirrored state equals the simulator's: "
                  + ("yes" if not differences else f"NO ({len(differences)} difference(s))")]

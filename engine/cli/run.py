@@ -12,8 +12,9 @@ Credentials come from TOPSTEPX_USERNAME / TOPSTEPX_API_KEY (or ``credentials:`` 
 --simulate starts the simulated Gateway in this process (on 127.0.0.1, a free port, real sockets) with a live market
 and a scripted trader whose orders keep events flowing and sometimes break the risk rules, connects the engine to it
 and shows the live dashboard (log lines without a terminal or with --no-dashboard). --chaos injects faults all the
-time. On exit it prints a summary: run time, faults, reconnects, findings, enforcement actions, duplicate orders,
-429s, and whether the final mirrored state equals the simulator's.
+time (``--faults PROFILE`` picks another schedule). On exit it prints a summary: run time, faults by kind,
+reconnects, findings, enforcement actions, duplicate orders, 429s, and whether the final mirrored state equals the
+simulator's.
 
 Exit codes:
   0  clean stop
@@ -64,7 +65,11 @@ def register(subparsers: Any) -> None:
     sim = parser.add_argument_group("demo (--simulate)")
     sim.add_argument("--simulate", action="store_true",
                      help="start the simulated Gateway in-process (loopback) with a scripted trader and connect to it")
-    sim.add_argument("--chaos", action="store_true", help="with --simulate: inject faults all the time")
+    sim.add_argument("--chaos", action="store_true",
+                     help="with --simulate: inject faults all the time (every kind within ~100 s, then again)")
+    sim.add_argument("--faults", default=None, metavar="PROFILE",
+                     help="with --chaos: the fault profile (default chaos; chaos-quick: every kind within ~30 s, "
+                          "random-chaos, flaky-network)")
     sim.add_argument("--no-dashboard", action="store_true", help="print log lines instead of the live dashboard")
     sim.add_argument("--seed", type=int, default=0, help="with --simulate: seed of prices, faults and the trader")
     parser.set_defaults(handler=run)
@@ -93,6 +98,9 @@ def status_printer(stream: Any = None) -> Callable[[str], None]:
 def run(args: argparse.Namespace) -> int:
     if args.chaos and not args.simulate:
         print("--chaos needs --simulate", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.faults is not None and not args.chaos:
+        print("--faults needs --chaos", file=sys.stderr)
         return EXIT_CONFIG
     if args.simulate:
         from engine.cli._simrun import run_simulated
