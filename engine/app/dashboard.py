@@ -2,16 +2,21 @@
 
 Why a builder function: the UI package is pure (a model in, a frame out) and must never reach into live components;
 the run command calls :func:`dashboard_model` once per refresh, inside the Trio run, and hands the frozen value over.
-Everything is read, nothing is changed. Rule rows show each rule's limit, whether it is on, and its status over the
-watched accounts (locked > breached > ok).
+Everything is read, nothing is changed. Rule rows show each rule's limit, whether it is on, its status over the
+watched accounts (locked > breached > ok) and what it measures now, the worst value over the watched accounts: the
+day's P&L of the loss rule is the one the enforcer's last evaluation computed (realized net of fees + unrealized);
+open contracts and today's filled orders are measured from the mirror with the evaluator's own functions
+(:func:`engine.risk.rules.measure`), so the table shows exactly what the rules compare with their limits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from engine.app.engine import Engine
-from engine.risk import Breach, Evaluation, LockedOut, Rule
+from engine.risk import AccountSnapshot, Breach, Evaluation, LockedOut, Rule
+from engine.risk.rules import measure
 from engine.ui import (
     AccountRow,
     BreakerRow,
@@ -71,8 +76,52 @@ def _accounts(engine: Engine) -> tuple[AccountRow, ...]:
     return tuple(rows)
 
 
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What each rule measures now, worst over the watched accounts (None: nothing to measure yet)."""
+
+    daily_pnl: float | None = None
+    """The lowest P&L of the trading day (realized net of fees + unrealized)."""
+    contracts: int | None = None
+    """The most open contracts on one account."""
+    trades: int | None = None
+    """The most filled orders of the trading day on one account."""
+    session: str | None = None
+    """``open``, ``closed`` or ``flatten`` (the flatten period before the close)."""
+
+
+def measured(engine: Engine) -> Measured:
+    """The rules' current measurements (see :class:`Measured`); call inside the Trio run."""
+    mirror, enforcer, rules = engine.mirror, engine.enforcer, engine.rules
+    now = engine.clock.now()
+    session = None
+    if rules.session is not None:
+        session = ("open" if rules.session.is_open(now)
+                   else "flatten" if rules.session.in_flatten_period(now) else "closed")
+    if mirror is None:
+        return Measured(session=session)
+    pnls: list[float] = []
+    contracts: list[int] = []
+    trades: list[int] = []
+    day = rules.calendar.trading_day(now)
+    specs = enforcer.specs if enforcer is not None else {}
+    for account_id in sorted(mirror.account_ids):
+        if engine.account_ids and account_id not in engine.account_ids:
+            continue
+        evaluation = enforcer.last.get(account_id) if enforcer is not None else None
+        if evaluation is not None and evaluation.pnl is not None:
+            pnls.append(evaluation.pnl.total)
+        snapshot = AccountSnapshot.from_mirror(mirror, account_id, now=now, contracts=specs)
+        _, _, day_trades = measure(snapshot, rules, day)
+        contracts.append(sum(abs(p.size) for p in snapshot.open_positions))
+        trades.append(len({t.order_id for t in day_trades if not t.voided}))
+    return Measured(min(pnls) if pnls else None, max(contracts) if contracts else None,
+                    max(trades) if trades else None, session)
+
+
 def _rules(engine: Engine) -> tuple[RuleRow, ...]:
     rules = engine.rules
+    now = measured(engine)
     evaluations: Iterable[Evaluation] = engine.enforcer.last.values() if engine.enforcer is not None else ()
     breached: set[str] = set()
     locked: set[str] = set()
@@ -93,13 +142,15 @@ def _rules(engine: Engine) -> tuple[RuleRow, ...]:
     s = rules.settings
     return (
         RuleRow(Rule.DAILY_LOSS_LIMIT.value, rules.daily_loss is not None,
-                status(Rule.DAILY_LOSS_LIMIT, rules.daily_loss is not None), None, -s.daily_loss_limit.limit),
+                status(Rule.DAILY_LOSS_LIMIT, rules.daily_loss is not None), now.daily_pnl,
+                -s.daily_loss_limit.limit),
         RuleRow(Rule.MAX_CONTRACTS.value, rules.max_contracts is not None,
-                status(Rule.MAX_CONTRACTS, rules.max_contracts is not None), None, s.max_contracts.total),
+                status(Rule.MAX_CONTRACTS, rules.max_contracts is not None), now.contracts, s.max_contracts.total),
         RuleRow(Rule.MAX_TRADES_PER_DAY.value, rules.max_trades is not None,
-                status(Rule.MAX_TRADES_PER_DAY, rules.max_trades is not None), None, s.max_trades_per_day.limit),
+                status(Rule.MAX_TRADES_PER_DAY, rules.max_trades is not None), now.trades,
+                s.max_trades_per_day.limit),
         RuleRow(Rule.TRADING_SESSION.value, rules.session is not None,
-                status(Rule.TRADING_SESSION, rules.session is not None), None,
+                status(Rule.TRADING_SESSION, rules.session is not None), now.session,
                 f"{s.trading_session.start}-{s.trading_session.end}"),
     )
 
