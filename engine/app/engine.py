@@ -67,6 +67,7 @@ T = TypeVar("T")
 Status = Callable[[str], None]
 
 RECENT_FINDINGS = 200
+RECENT_REPORTS = 200
 EVENT_BUFFER = 10_000
 """Hub events queued between the hubs and the dispatcher (the user hub waits when it is full: never a drop)."""
 
@@ -118,7 +119,8 @@ class Engine:
         self.account_ids: tuple[int, ...] = ()
         self.findings: deque[ReconcileFinding] = deque(maxlen=RECENT_FINDINGS)
         self.findings_total = 0
-        self.reports: list[ReconcileReport] = []
+        self.reports: deque[ReconcileReport] = deque(maxlen=RECENT_REPORTS)
+        """The latest reconciliation reports (one per reconnect: a list would grow for as long as the engine runs)."""
         self.handoffs: list[Handoff] = []
         self.started_at: float | None = None
         self.ready_at: float | None = None
