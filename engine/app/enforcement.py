@@ -263,10 +263,17 @@ class RiskEnforcer:
             finally:
                 self._in_flight.discard(key)
                 self._done_at[key] = trio.current_time()
+        self._forget_old_actions()
         outcome = ", ".join(f"{n} {kind.value}" for kind in ResultKind
                             if (n := sum(1 for r in results if r is kind)))
         self._record(decision.to_record(f"enforced: {outcome}", self.clock.now()))
         self._mark(decision.account_id)  # look again: what the mirror shows now
+
+    def _forget_old_actions(self) -> None:
+        """Drop repeat-guard stamps older than ``repeat_guard_s``: they no longer hold anything back (``_due`` lets
+        their action through anyway), and one per order ever cancelled would accumulate for as long as we run."""
+        now = trio.current_time()
+        self._done_at = {key: at for key, at in self._done_at.items() if now - at < self.repeat_guard_s}
 
     def _record(self, entry: EnforcementEntry) -> None:
         self.entries.append(entry)
