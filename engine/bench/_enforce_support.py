@@ -9,7 +9,9 @@ their sum. Both timestamps are taken here, on this process's ``time.perf_counter
   stamps the instant just before the frame carrying the breaching ``GatewayUserPosition`` (of the account being
   breached) is handed to hypercorn, i.e. written to the engine's socket;
 - **close received**: for HTTP scopes it stamps the instant ``Position/closeContract`` reaches the app (request line
-  and headers parsed by hypercorn, before the body is read), and reads the body to learn the account.
+  and headers parsed by hypercorn, before the body is read), and reads the body to learn the account. The arrival of
+  the engine's ``Position/searchOpen`` of that account (the order manager reads the position before it closes) is
+  stamped the same way, to split the figure into "event -> decision and first request" and the rest.
 
 A breach: a market order of ``limit + 1`` contracts placed straight through the book on a fresh account (each account
 is breached once: after a breach the engine locks the account out until the daily reset, so a second breach there
@@ -42,6 +44,7 @@ CONTRACT = "CON.F.US.MES.Z26"
 FIRST_ACCOUNT = 7001
 USER, API_KEY = "bench-enforce", "bench-enforce-key"
 CLOSE_PATH = "/api/Position/closeContract"
+SEARCH_PATH = "/api/Position/searchOpen"
 BREACH_TIMEOUT_S = 5.0
 
 Scope = MutableMapping[str, Any]
@@ -57,18 +60,21 @@ class Probe:
     account: int | None = None
     """The account being breached now (None between breaches)."""
     written_at: float | None = None
+    searched_at: float | None = None
+    """When the engine's read of the account's positions (before its close) arrived: splits the latency."""
     closed_at: float | None = None
     closed: trio.Event = field(default_factory=trio.Event)
     stray_closes: int = 0
 
     def arm(self, account: int) -> None:
-        self.account, self.written_at, self.closed_at, self.closed = account, None, None, trio.Event()
+        self.account, self.written_at, self.searched_at, self.closed_at = account, None, None, None
+        self.closed = trio.Event()
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
         if scope["type"] == "websocket":
             await self.app(scope, receive, self._watch_frames(send))
-        elif scope["type"] == "http" and scope.get("path") == CLOSE_PATH:
+        elif scope["type"] == "http" and scope.get("path") in (CLOSE_PATH, SEARCH_PATH):
             arrived = time.perf_counter()
             body: list[bytes] = []
 
@@ -83,7 +89,11 @@ class Probe:
                 account = orjson.loads(b"".join(body)).get("accountId")
             except (orjson.JSONDecodeError, AttributeError):
                 account = None
-            if account is not None and account == self.account and self.closed_at is None:
+            current = account is not None and account == self.account
+            if scope["path"] == SEARCH_PATH:
+                if current and self.searched_at is None and self.written_at is not None:
+                    self.searched_at = arrived
+            elif current and self.closed_at is None:
                 self.closed_at = arrived
                 self.closed.set()
             else:
@@ -149,6 +159,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 continue
             count, warmup = int(words[1]), int(words[2])
             latencies: list[float] = []
+            pre_reads: list[float] = []
             missed = 0
             for i in range(count + warmup):
                 account = FIRST_ACCOUNT + i
@@ -163,9 +174,12 @@ async def _serve(args: argparse.Namespace) -> None:
                     missed += 1
                 elif i >= warmup:
                     latencies.append(probe.closed_at - probe.written_at)
+                    if probe.searched_at is not None:
+                        pre_reads.append(probe.searched_at - probe.written_at)
                 probe.account = None
                 await trio.sleep(args.gap_ms / 1000)
-            result = {"latencies_s": latencies, "missed": missed, "stray_closes": probe.stray_closes}
+            result = {"latencies_s": latencies, "to_pre_read_s": pre_reads, "missed": missed,
+                      "stray_closes": probe.stray_closes}
             print("RESULT " + orjson.dumps(result).decode(), flush=True)
         nursery.cancel_scope.cancel()
 
