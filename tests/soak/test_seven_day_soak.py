@@ -39,6 +39,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from engine.app import Engine, duplicate_orders, state_differences
@@ -324,6 +325,7 @@ def describe(soak: Soak) -> str:
     ])
 
 
+@pytest.mark.slow
 async def test_seven_day_soak(autojump_clock: trio.abc.Clock, tmp_path: Path) -> None:
     soak = await run_soak(DAYS * DAY, tmp_path / "engine.db")
     engine, witness, truth = soak.engine, soak.witness, soak.truth
