@@ -4,7 +4,7 @@ along and traffic from both sides, in well under two minutes of real time.
 What runs (one ``trio.run``, ``MockClock(autojump_threshold=0)``, no socket anywhere):
 
 - the simulated Gateway, tokens living ``TOKEN_TTL_S`` (4 h) so the engine refreshes ~80 times, prices stepping
-  once a minute (the market hub's feed watchdog needs a quote within ``stale_threshold``);
+  every 2 minutes (the market hub's feed watchdog needs a quote within ``stale_threshold``, 5 min here);
 - the Engine with its real REST client, hubs, mirror, order manager, risk driver and SQLite store (a file);
 - a scripted trader (:class:`~simulator.trader.ScriptedTrader`) trading two accounts from "another front end" at a
   day pace and a slower night pace, breaking the max-contracts rule now and then (the engine flattens and locks out);
@@ -23,7 +23,7 @@ collection is censused at day 1 and day 7 (:func:`tests.soak.support.collection_
 capped memories (:func:`capped_memories`: trades, trade ids, terminal orders, recent entries...) may grow, each under
 its cap, and everything else the engine's object graph holds stays within 25% (+0.5 MB) of day 1's bytes.
 
-Real-time budget (2 cores): the simulator ticks once a minute; the engine's risk tick is 5 min (events still trigger
+Real-time budget (2 cores): the simulator ticks every 2 minutes; the engine's risk tick is 5 min (events still trigger
 evaluations at once), the state is saved every 10 min, hub heartbeats every 2 min, SignalR keep-alives every 60 s
 (ASP.NET's 15 s pings for a week would cost more than all the trading); the trader takes ~1 step per 2 min by day
 and 1 per 20 min by night. About a minute of real time on an idle 2-core machine.
@@ -82,7 +82,7 @@ DAYS = float(os.environ.get("SOAK_DAYS", "7"))
 SEED = 20261125
 TOKEN_TTL_S = 4 * 3600.0
 REFRESH_BUFFER_S = 7200
-TICK_S = 60.0
+TICK_S = 120.0
 RISK_TICK_S = 300.0
 """The risk driver's periodic re-evaluation of every account (the engine's default is 1 s): only time-driven rules
 (daily reset, lockout expiry) wait for it; every event still triggers an evaluation at once."""
