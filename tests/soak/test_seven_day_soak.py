@@ -3,8 +3,9 @@ along and traffic from both sides, in well under two minutes of real time.
 
 What runs (one ``trio.run``, ``MockClock(autojump_threshold=0)``, no socket anywhere):
 
-- the simulated Gateway, tokens living ``TOKEN_TTL_S`` (4 h) so the engine refreshes ~80 times, prices stepping
-  every 2 minutes (the market hub's feed watchdog needs a quote within ``stale_threshold``, 5 min here);
+- the simulated Gateway, tokens living ``TOKEN_TTL_S`` (4 h) so the engine renews ~100 times (refreshes, and logins
+  after injected expiries), prices stepping every 2 minutes (the market hub's feed watchdog needs a quote within
+  ``stale_threshold``, 5 min here);
 - the Engine with its real REST client, hubs, mirror, order manager, risk driver and SQLite store (a file);
 - a scripted trader (:class:`~simulator.trader.ScriptedTrader`) trading two accounts from "another front end" at a
   day pace and a slower night pace, breaking the max-contracts rule now and then (the engine flattens and locks out);
