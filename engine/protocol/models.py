@@ -33,20 +33,33 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def parse_timestamp(value: Any) -> Any:
-    """Lenient ISO-8601: ``+00:00`` offsets, ``Z``, naive (taken as UTC), and 7+ fractional digits (truncated)."""
+    """Lenient ISO-8601: ``+00:00`` offsets, ``Z``, naive (taken as UTC), and 7+ fractional digits (truncated).
+
+    Hot path (every stream payload carries one or two): ``datetime.fromisoformat`` is tried on the text as it is
+    first (Python 3.11 reads ``Z`` and truncates extra fractional digits itself, ~0.2 us); only text it refuses
+    goes through the normalisation (strip, ``z``, the fraction regex: ~5 us), which reads the same text the same
+    way (checked by a property test)."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _parse_normalised(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        text = _FRACTION.sub(r"\1", text)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from exc
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     return value
+
+
+def _parse_normalised(value: str) -> datetime:
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def format_timestamp(value: datetime) -> str:

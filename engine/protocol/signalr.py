@@ -389,6 +389,14 @@ class MessageDecoder:
     def decode(self, record: str | bytes) -> HubMessage:
         obj = _load_object(record, "message")
         type_value = obj.get("type", _UNSET)
+        if type_value == 1 and type(type_value) is int and len(obj) == 3:
+            # Hot path: a server-to-client event is exactly {type, target, arguments}. When both are present and
+            # well typed there is no other key (len 3), so nothing is unknown and the general path would build the
+            # same Invocation; anything else falls through to it (and to its error messages).
+            target = obj.get("target")
+            arguments = obj.get("arguments")
+            if type(target) is str and type(arguments) is list:
+                return Invocation(target, tuple(arguments))
         if type_value is _UNSET:
             raise ProtocolError(f"message is missing required field 'type': {_preview(record)}")
         if not isinstance(type_value, int) or isinstance(type_value, bool):

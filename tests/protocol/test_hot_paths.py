@@ -1,0 +1,76 @@
+"""The codec's hot paths read exactly what the general paths read: ``parse_timestamp`` trying ``fromisoformat`` on
+the raw text first, and the decoder's shortcut for a bare ``{type: 1, target, arguments}`` server event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.protocol import models as m
+from engine.protocol.signalr import Invocation, MessageDecoder, ProtocolError
+
+_FRACTIONS = st.text(alphabet="0123456789", min_size=0, max_size=9)
+_ZONES = st.sampled_from(["", "Z", "z", "+00:00", "-05:00", "+05:30", " ", "+0000"])
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1)), _FRACTIONS, _ZONES,
+       st.sampled_from(["T", " "]), st.booleans())
+def test_timestamp_fast_path_reads_what_the_normalised_path_reads(instant: datetime, fraction: str, zone: str,
+                                                                  sep: str, pad: bool) -> None:
+    text = instant.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + (f".{fraction}" if fraction else "") + zone
+    text = f" {text} " if pad else text
+    try:
+        slow: Any = m._parse_normalised(text)
+    except ValueError:
+        slow = ValueError
+    try:
+        fast: Any = m.parse_timestamp(text)
+    except ValueError:
+        fast = ValueError
+    assert fast == slow
+    if fast is not ValueError:
+        assert fast.tzinfo is not None
+
+
+def test_datetimes_and_other_values_pass_through() -> None:
+    naive = datetime(2026, 1, 1, 12)
+    assert m.parse_timestamp(naive) == naive.replace(tzinfo=UTC)
+    assert m.parse_timestamp(5) == 5
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                 max_size=3), max_leaves=8)
+
+
+@given(st.text(min_size=1, max_size=20), st.lists(_JSON, max_size=4))
+def test_bare_server_event_decodes_like_the_general_path(target: str, arguments: list[Any]) -> None:
+    decoder = MessageDecoder()
+    record = orjson.dumps({"type": 1, "target": target, "arguments": arguments})
+    assert decoder.decode(record) == Invocation(target, tuple(arguments))
+    with_id = orjson.dumps({"type": 1, "target": target, "arguments": arguments, "invocationId": "7"})
+    assert decoder.decode(with_id) == Invocation(target, tuple(arguments), "7")
+    assert decoder.unknown_field_count == 0
+
+
+@pytest.mark.parametrize(("obj", "needle"), [
+    ({"type": 1, "target": 5, "arguments": []}, "'target' must be a string"),
+    ({"type": 1, "target": "T", "arguments": {}}, "'arguments' must be an array"),
+    ({"type": 1, "target": None, "arguments": []}, "missing required field 'target'"),
+    ({"type": 1, "target": "T", "extra": []}, "missing required field 'arguments'"),
+    ({"type": True, "target": "T", "arguments": []}, "'type' must be an integer"),
+])
+def test_a_bad_three_key_event_still_gets_the_general_paths_error(obj: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ProtocolError, match=needle):
+        MessageDecoder().decode(orjson.dumps(obj))
+
+
+def test_unknown_fields_are_still_counted_beside_a_target() -> None:
+    decoder = MessageDecoder()
+    assert decoder.decode(b'{"type":1,"target":"T","arguments":[],"new":1}') == Invocation("T", ())
+    assert decoder.unknown_fields == {"Invocation.new": 1}
