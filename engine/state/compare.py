@@ -160,7 +160,7 @@ class _Applier:
         for order_id in sorted(latest):
             found = latest[order_id]
             if fetch.working is not None and order_id not in working_ids and not found.status.is_terminal \
-                    and mirror.order(order_id) is not None:
+                    and mirror.knows_order(order_id):
                 # Listed as working by an older read but absent from the working list: settle it next time.
                 self.outcome.unresolved.add(acct)
                 continue
@@ -178,9 +178,9 @@ class _Applier:
 
     def order(self, fetch: AccountFetch, found: OrderModel) -> None:
         mirror, acct, quiet = self.mirror, fetch.account_id, fetch.initial
-        held = mirror.order(found.id)
-        if held is not None and mirror.is_terminal(found.id):
+        if mirror.is_terminal(found.id):
             return  # already final; a terminal order never comes back
+        held = mirror.order(found.id)
         if held == found:
             return
         details: dict[str, Any] = {"orderId": found.id, "contractId": found.contract_id, "status": int(found.status),
@@ -196,9 +196,9 @@ class _Applier:
         else:
             self.find("missed_order_update", acct, quiet, changed=_diff(held, found), **details)
         before_fill = held.fill_volume if held is not None else 0
-        mirror.apply_order(found, "reconcile")
+        applied = mirror.apply_order(found, "reconcile")
         delta = found.fill_volume - before_fill
-        if delta > 0 and mirror.order(found.id) == found:
+        if delta > 0 and applied:
             self.find("inferred_fill", acct, quiet, orderId=found.id, contractId=found.contract_id, quantity=delta,
                       fillVolume=found.fill_volume, filledPrice=found.filled_price)
             mirror.note_fill(FillInferred(found.id, acct, found.contract_id, delta, found.filled_price))

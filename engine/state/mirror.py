@@ -11,6 +11,15 @@ Why it is built this way
   is keyed by id and leaves the working set when its status is terminal, but is remembered (bounded memory) so a
   late or duplicated event can never resurrect it; an order event older than what the mirror holds (earlier
   ``updateTimestamp`` or smaller ``fillVolume``) is ignored as stale.
+* **Bounded, compact memories** (the engine runs for weeks; see :data:`DEFAULT_TERMINAL_MEMORY` and the others):
+  a finished order is remembered as its id and final status only (enough to refuse every late event, and what the
+  reconciler asks: :meth:`StateMirror.is_terminal`, :meth:`StateMirror.knows_order`), with the full model kept
+  for the most recent few only (:meth:`StateMirror.order`); a trade is remembered as its id for deduplication
+  (:meth:`StateMirror.has_trade`), and kept in full only among the account's most recent ones
+  (:meth:`StateMirror.trades`, what the risk layer sums for the trading day). A full parsed model costs ~1.4 KB,
+  an id ~90 bytes: 100,000 finished orders and 100,000 trades cost ~18 MB instead of ~300 MB.
+* **Watched contracts by reference count.** Each account counts its working orders per contract plus its open
+  position, so an order event changes a count instead of rebuilding the account's contract set.
 * **Holding for reconciliation.** While :meth:`StateMirror.holding` is active, user-hub events are buffered in
   arrival order instead of applied; when the hold ends they are applied in that order. The reconciler applies its
   snapshot inside the hold, so a stream event that arrived during the reconciliation always lands *after* the
@@ -28,8 +37,10 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from engine.protocol.enums import OrderStatus
 from engine.protocol.models import (
     GatewayQuote,
     HalfTradeModel,
@@ -64,9 +75,19 @@ log = logging.getLogger(__name__)
 Listener = Callable[[Change], None]
 
 DEFAULT_TERMINAL_MEMORY = 100_000
-"""How many terminal orders are remembered by id (oldest forgotten first): far more than a day of trading."""
-DEFAULT_TRADE_MEMORY = 100_000
-"""Trades kept per account (oldest forgotten first); their ids stay known for deduplication as long as they are kept."""
+"""How many terminal orders are remembered by id and final status (oldest forgotten first): far more than a day of
+trading, ~90 bytes each."""
+DEFAULT_RECENT_TERMINAL = 1_000
+"""How many of the most recent terminal orders are also kept as full models (:meth:`StateMirror.order`)."""
+DEFAULT_TRADE_MEMORY = 10_000
+"""Trades kept in full per account (oldest forgotten first; ~1.4 KB each): what :meth:`StateMirror.trades` returns
+and the risk layer sums for the trading day's realized P&L and trade count. Ten thousand fills on one account in one
+day is far beyond what a prop account trades; if a fill still inside the last 24 hours has to be forgotten, the
+mirror logs a warning once per account (the day's figures would then be incomplete: raise the bound)."""
+DEFAULT_TRADE_ID_MEMORY = 100_000
+"""Trade ids remembered per account for deduplication (oldest forgotten first; ~90 bytes each): covers every trade
+a reconciliation's Trade/search can return again."""
+_DAY = timedelta(hours=24)
 
 
 @dataclass
@@ -108,24 +129,44 @@ class StateMirror:
         watch_accounts: Collection[int] | None = None,
         terminal_memory: int = DEFAULT_TERMINAL_MEMORY,
         trade_memory: int = DEFAULT_TRADE_MEMORY,
+        trade_id_memory: int = DEFAULT_TRADE_ID_MEMORY,
+        recent_terminal: int = DEFAULT_RECENT_TERMINAL,
     ) -> None:
         if terminal_memory < 1 or trade_memory < 1:
             raise ValueError("terminal_memory and trade_memory must be at least 1")
+        if recent_terminal < 0:
+            raise ValueError("recent_terminal must be at least 0")
         self._watch = frozenset(watch_accounts) if watch_accounts is not None else None
         self._terminal_memory = terminal_memory
+        self._recent_terminal = min(recent_terminal, terminal_memory)
         self._trade_memory = trade_memory
+        self._trade_id_memory = max(trade_id_memory, trade_memory)
         self._accounts: dict[int, TradingAccountModel] = {}
         self._orders: dict[int, dict[int, OrderModel]] = {}
         """account id -> order id -> working order."""
         self._order_account: dict[int, int] = {}
-        self._terminal: OrderedDict[int, OrderModel] = OrderedDict()
+        self._terminal: dict[int, OrderStatus] = {}
+        """order id -> final status of every remembered terminal order."""
+        self._terminal_order: deque[int] = deque()
+        """The ids of :attr:`_terminal` oldest first (eviction order; a plain dict cannot pop its oldest in O(1))."""
+        self._terminal_full: OrderedDict[int, OrderModel] = OrderedDict()
+        """The most recent terminal orders as full models (a subset of :attr:`_terminal`)."""
         self._positions: dict[int, dict[str, PositionModel]] = {}
         """account id -> contract id -> open position (one row per contract, as the Gateway keeps them)."""
         self._trades: dict[int, OrderedDict[int, HalfTradeModel]] = {}
+        """account id -> trade id -> trade, the most recent ``trade_memory`` trades of the account in full."""
+        self._trade_ids: dict[int, tuple[set[int], deque[int]]] = {}
+        """account id -> (known trade ids, the same oldest first): deduplication beyond the full trades."""
+        self._trade_eviction_warned: set[int] = set()
+        self._newest_trade_at: dict[int, datetime] = {}
         self._quotes: dict[str, dict[str, Any]] = {}
         self._quote_models: dict[str, GatewayQuote] = {}
-        self._contracts: dict[int, frozenset[str]] = {}
+        self._contract_refs: dict[int, Counter[str]] = {}
+        """account id -> contract id -> working orders on it + 1 for an open position (never 0: removed instead)."""
         self._watched: Counter[str] = Counter()
+        """contract id -> number of accounts holding or working it."""
+        self._watch_added: set[str] = set()
+        self._watch_removed: set[str] = set()
         self._listeners: list[Listener] = []
         self._hold = 0
         self._buffer: deque[tuple[str, Sequence[Any]]] = deque()
@@ -191,10 +232,10 @@ class StateMirror:
             self._malformed(target, model.reason)
             return
         self.counters.applied[target] += 1
-        if isinstance(model, TradingAccountModel):
-            self.apply_account(model, "stream")
-        elif isinstance(model, OrderModel):
+        if isinstance(model, OrderModel):  # the most frequent event first
             self.apply_order(model, "stream")
+        elif isinstance(model, TradingAccountModel):
+            self.apply_account(model, "stream")
         elif isinstance(model, PositionModel):
             self.apply_position(model, "stream")
         else:
@@ -243,11 +284,12 @@ class StateMirror:
         if not self._watched_account(account.id):
             return
         before = self._accounts.get(account.id)
-        if before == account:
+        if before is not None and before.balance == account.balance and before == account:
             return
         self._accounts[account.id] = account
         self._count(source)
-        self._notify(AccountChanged(account.id, before, account, source))
+        if self._listeners:
+            self._notify(AccountChanged(account.id, before, account, source))
 
     def remove_account(self, account_id: int, source: Source) -> None:
         """Forget an account and everything under it (the Gateway no longer lists it)."""
@@ -257,43 +299,78 @@ class StateMirror:
         self._orders.pop(account_id, None)
         self._positions.pop(account_id, None)
         self._trades.pop(account_id, None)
+        self._trade_ids.pop(account_id, None)
+        self._newest_trade_at.pop(account_id, None)
+        for contract_id in self._contract_refs.pop(account_id, {}):
+            self._unwatch(contract_id)
         if before is not None:
             self._count(source)
             self._notify(AccountChanged(account_id, before, None, source))
-        self._refresh_contracts(account_id)
+        self._flush_watched()
 
-    def apply_order(self, order: OrderModel, source: Source) -> None:
-        """Create or update a working order, or retire it (terminal status). Stale and late events are ignored."""
+    def apply_order(self, order: OrderModel, source: Source) -> bool:
+        """Create or update a working order, or retire it (terminal status). Stale and late events are ignored.
+
+        Returns True when the mirror now holds ``order`` as the order's latest state (applied now or already equal),
+        False when it was ignored (unwatched account, stale, or the order is already terminal)."""
         if not self._watched_account(order.account_id):
-            return
-        if order.id in self._terminal:
-            if self._terminal[order.id] != order:
+            return False
+        order_id = order.id
+        final = self._terminal.get(order_id)
+        if final is not None:
+            remembered = self._terminal_full.get(order_id)
+            if remembered is None or remembered != order:
                 self.counters.late_terminal += 1
-            return
-        before = self._working(order.id)
-        if before is not None and self._stale(before, order):
-            self.counters.stale_orders += 1
-            return
-        if before == order:
-            return
-        if before is not None and before.account_id != order.account_id:
-            self._drop_working(order.id)
+                return False
+            return True
+        account_id = order.account_id
+        held_account = self._order_account.get(order_id)
+        before = self._orders[held_account][order_id] if held_account is not None else None
+        if before is not None:
+            if self._stale(before, order):
+                self.counters.stale_orders += 1
+                return False
+            if before.update_timestamp == order.update_timestamp and before.status == order.status \
+                    and before == order:  # cheap fields first: pydantic's __eq__ costs ~1 us
+                return True
+            if before.account_id != account_id:
+                self._drop_working(order_id)
         if order.status.is_terminal:
-            self._drop_working(order.id)
+            self._drop_working(order_id)
             self.remember_terminal(order)
         else:
-            self._orders.setdefault(order.account_id, {})[order.id] = order
-            self._order_account[order.id] = order.account_id
+            orders = self._orders.get(account_id)
+            if orders is None:
+                orders = self._orders[account_id] = {}
+            orders[order_id] = order
+            if before is None or before.account_id != account_id:
+                self._order_account[order_id] = account_id
+                self._ref(account_id, order.contract_id)
+            elif before.contract_id != order.contract_id:
+                self._unref(account_id, before.contract_id)
+                self._ref(account_id, order.contract_id)
         self._count(source)
-        self._notify(OrderChanged(order.id, order.account_id, before, order, source))
-        self._refresh_contracts(order.account_id)
+        if self._listeners:
+            self._notify(OrderChanged(order_id, account_id, before, order, source))
+        self._flush_watched()
+        return True
 
     def remember_terminal(self, order: OrderModel) -> None:
         """Remember a terminal order by id (no change notification): late events for it are then ignored."""
-        self._terminal[order.id] = order
-        self._terminal.move_to_end(order.id)
-        while len(self._terminal) > self._terminal_memory:
-            self._terminal.popitem(last=False)
+        order_id = order.id
+        known = order_id in self._terminal
+        self._terminal[order_id] = order.status
+        if known:  # remembered already: keep its place, refresh the full copy if it is still held
+            if order_id in self._terminal_full:
+                self._terminal_full[order_id] = order
+            return
+        self._terminal_order.append(order_id)
+        if len(self._terminal_order) > self._terminal_memory:
+            del self._terminal[self._terminal_order.popleft()]
+        if self._recent_terminal:
+            self._terminal_full[order_id] = order
+            if len(self._terminal_full) > self._recent_terminal:
+                self._terminal_full.popitem(last=False)
 
     def forget_order(self, order_id: int, source: Source) -> None:
         """Drop a working order the Gateway no longer knows at all (reconciliation's ``order_vanished``)."""
@@ -303,7 +380,7 @@ class StateMirror:
         self._drop_working(order_id)
         self._count(source)
         self._notify(OrderChanged(order_id, before.account_id, before, None, source))
-        self._refresh_contracts(before.account_id)
+        self._flush_watched()
 
     def note_fill(self, fill: FillInferred) -> None:
         """Publish a fill the reconciler inferred from a ``fillVolume`` delta (the order itself is applied apart)."""
@@ -320,10 +397,12 @@ class StateMirror:
         if account_id is not None:
             orders = self._orders.get(account_id)
             if orders is not None:
-                orders.pop(order_id, None)
+                dropped = orders.pop(order_id, None)
                 if not orders:
                     del self._orders[account_id]
-                self._refresh_contracts(account_id)
+                if dropped is not None:
+                    self._unref(account_id, dropped.contract_id)
+            self._flush_watched()
 
     @staticmethod
     def _stale(held: OrderModel, incoming: OrderModel) -> bool:
@@ -342,12 +421,16 @@ class StateMirror:
             return
         held = self._positions.setdefault(position.account_id, {})
         before = held.get(position.contract_id)
-        if before == position:
+        if before is not None and before.size == position.size and before.average_price == position.average_price \
+                and before == position:
             return
         held[position.contract_id] = position
+        if before is None:
+            self._ref(position.account_id, position.contract_id)
         self._count(source)
-        self._notify(PositionChanged(position.account_id, position.contract_id, before, position, source))
-        self._refresh_contracts(position.account_id)
+        if self._listeners:
+            self._notify(PositionChanged(position.account_id, position.contract_id, before, position, source))
+        self._flush_watched()
 
     def close_position(self, account_id: int, contract_id: str, source: Source) -> None:
         held = self._positions.get(account_id)
@@ -356,28 +439,50 @@ class StateMirror:
             del self._positions[account_id]
         if before is None:
             return
+        self._unref(account_id, contract_id)
         self._count(source)
         self._notify(PositionChanged(account_id, contract_id, before, None, source))
-        self._refresh_contracts(account_id)
+        self._flush_watched()
 
     def apply_trade(self, trade: HalfTradeModel, source: Source) -> bool:
-        """Add a trade unless its id is known (a known id with new content, e.g. ``voided``, replaces it quietly).
+        """Add a trade unless its id is known (a known id with new content, e.g. ``voided``, replaces it quietly when
+        it is still held in full).
 
         Returns True when the trade was new."""
-        if not self._watched_account(trade.account_id):
+        account_id = trade.account_id
+        if not self._watched_account(account_id):
             return False
-        trades = self._trades.setdefault(trade.account_id, OrderedDict())
-        known = trades.get(trade.id)
-        if known is not None:
+        ids = self._trade_ids.get(account_id)
+        if ids is None:
+            ids = self._trade_ids[account_id] = (set(), deque())
+        known_ids, id_order = ids
+        trades = self._trades.get(account_id)
+        if trades is None:
+            trades = self._trades[account_id] = OrderedDict()
+        if trade.id in known_ids:
             self.counters.duplicate_trades += 1
-            if known != trade:
+            known = trades.get(trade.id)
+            if known is not None and known != trade:
                 trades[trade.id] = trade
             return False
+        known_ids.add(trade.id)
+        id_order.append(trade.id)
+        if len(id_order) > self._trade_id_memory:
+            known_ids.discard(id_order.popleft())
         trades[trade.id] = trade
-        while len(trades) > self._trade_memory:
-            trades.popitem(last=False)
+        newest = self._newest_trade_at.get(account_id)
+        if newest is None or trade.creation_timestamp > newest:
+            newest = self._newest_trade_at[account_id] = trade.creation_timestamp
+        if len(trades) > self._trade_memory:
+            _, forgotten = trades.popitem(last=False)
+            if newest - forgotten.creation_timestamp < _DAY and account_id not in self._trade_eviction_warned:
+                self._trade_eviction_warned.add(account_id)
+                log.warning("state mirror: account %d made more than %d trades within 24 hours; the oldest of them are "
+                            "no longer held in full, so the day's realized P&L and trade count may be incomplete "
+                            "(raise trade_memory)", account_id, self._trade_memory)
         self._count(source)
-        self._notify(TradeAdded(trade, source))
+        if self._listeners:
+            self._notify(TradeAdded(trade, source))
         return True
 
     def apply_quote(self, contract_id: str, data: dict[str, Any]) -> None:
@@ -394,34 +499,54 @@ class StateMirror:
         self._notify(QuoteChanged(contract_id, model))
 
     # ------------------------------------------------------------------------------------------------ contracts
-    def _refresh_contracts(self, account_id: int) -> None:
-        now = frozenset(self._positions.get(account_id, {})) | frozenset(
-            o.contract_id for o in self._orders.get(account_id, {}).values()
-        )
-        before = self._contracts.get(account_id, frozenset())
-        if now == before:
-            return
-        if now:
-            self._contracts[account_id] = now
-        else:
-            self._contracts.pop(account_id, None)
-        added: set[str] = set()
-        removed: set[str] = set()
-        for contract_id in now - before:
+    def _ref(self, account_id: int, contract_id: str) -> None:
+        refs = self._contract_refs.get(account_id)
+        if refs is None:
+            refs = self._contract_refs[account_id] = Counter()
+        count = refs[contract_id]
+        refs[contract_id] = count + 1
+        if count == 0:
             if self._watched[contract_id] == 0:
-                added.add(contract_id)
+                if contract_id in self._watch_removed:
+                    self._watch_removed.discard(contract_id)
+                else:
+                    self._watch_added.add(contract_id)
             self._watched[contract_id] += 1
-        for contract_id in before - now:
-            self._watched[contract_id] -= 1
-            if self._watched[contract_id] <= 0:
-                del self._watched[contract_id]
-                removed.add(contract_id)
-        if added or removed:
-            self._notify(WatchedContractsChanged(frozenset(added), frozenset(removed), self.watched_contracts()))
+
+    def _unref(self, account_id: int, contract_id: str) -> None:
+        refs = self._contract_refs.get(account_id)
+        if refs is None or contract_id not in refs:
+            return
+        count = refs[contract_id] - 1
+        if count > 0:
+            refs[contract_id] = count
+            return
+        del refs[contract_id]
+        if not refs:
+            del self._contract_refs[account_id]
+        self._unwatch(contract_id)
+
+    def _unwatch(self, contract_id: str) -> None:
+        self._watched[contract_id] -= 1
+        if self._watched[contract_id] <= 0:
+            del self._watched[contract_id]
+            if contract_id in self._watch_added:
+                self._watch_added.discard(contract_id)
+            else:
+                self._watch_removed.add(contract_id)
+
+    def _flush_watched(self) -> None:
+        """Announce the change of the watched union since the last announcement (nothing when it did not change)."""
+        if not self._watch_added and not self._watch_removed:
+            return
+        added, removed = frozenset(self._watch_added), frozenset(self._watch_removed)
+        self._watch_added.clear()
+        self._watch_removed.clear()
+        self._notify(WatchedContractsChanged(added, removed, self.watched_contracts()))
 
     def contracts_of(self, account_id: int) -> frozenset[str]:
         """Contracts the account holds a position in or has a working order on."""
-        return self._contracts.get(account_id, frozenset())
+        return frozenset(self._contract_refs.get(account_id, ()))
 
     def watched_contracts(self) -> frozenset[str]:
         """The union of :meth:`contracts_of` over all accounts: what the market hub should subscribe to."""
@@ -439,11 +564,21 @@ class StateMirror:
         return [self._accounts[k] for k in sorted(self._accounts)]
 
     def order(self, order_id: int) -> OrderModel | None:
-        """A working order, or a remembered terminal one."""
-        return self._working(order_id) or self._terminal.get(order_id)
+        """A working order, or one of the most recent terminal ones (older terminal orders are remembered by id and
+        status only: :meth:`is_terminal`, :meth:`terminal_status`)."""
+        return self._working(order_id) or self._terminal_full.get(order_id)
 
     def is_terminal(self, order_id: int) -> bool:
+        """True while the order is remembered as finished (late events for it are ignored)."""
         return order_id in self._terminal
+
+    def terminal_status(self, order_id: int) -> OrderStatus | None:
+        """The final status of a remembered terminal order."""
+        return self._terminal.get(order_id)
+
+    def knows_order(self, order_id: int) -> bool:
+        """The order is working or remembered as terminal."""
+        return order_id in self._order_account or order_id in self._terminal
 
     def working_orders(self, account_id: int | None = None) -> list[OrderModel]:
         accounts = [account_id] if account_id is not None else sorted(self._orders)
@@ -457,11 +592,13 @@ class StateMirror:
         return [p for a in accounts for _, p in sorted(self._positions.get(a, {}).items())]
 
     def trades(self, account_id: int) -> list[HalfTradeModel]:
-        """Trades of the account in arrival order."""
+        """The account's most recent trades (up to ``trade_memory``) in arrival order."""
         return list(self._trades.get(account_id, {}).values())
 
     def has_trade(self, account_id: int, trade_id: int) -> bool:
-        return trade_id in self._trades.get(account_id, {})
+        """The trade id is known (remembered for deduplication, held in full or not)."""
+        ids = self._trade_ids.get(account_id)
+        return ids is not None and trade_id in ids[0]
 
     def last_quote(self, contract_id: str) -> GatewayQuote | None:
         return self._quote_models.get(contract_id)

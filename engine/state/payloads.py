@@ -43,6 +43,7 @@ _MODELS: Final[dict[str, type[UserModel]]] = {
     POSITION_EVENT: PositionModel,
     TRADE_EVENT: HalfTradeModel,
 }
+_VALIDATORS: Final = {target: model.__pydantic_validator__ for target, model in _MODELS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ class Malformed:
     """Something in a payload that is not an object (or a wrapper of one): why, in a short phrase."""
 
     reason: str
+
+
+_SEQUENCES: Final = (list, tuple)
 
 
 def _is_wrapper(value: dict[str, Any]) -> bool:
@@ -87,6 +91,17 @@ def _walk(value: Any, action: int | None, depth: int, out: list[Item | Malformed
 def unwrap(arguments: Sequence[Any]) -> list[Item | Malformed]:
     """Every object in a user-hub Invocation's ``arguments``: ``[{action, data}]``, ``[{...}]``, ``[[...]]``, or a
     wrapper whose ``data`` is itself a list. An empty list yields nothing; a scalar yields a :class:`Malformed`."""
+    if type(arguments) in _SEQUENCES and len(arguments) == 1 and type(arguments[0]) is dict:
+        # Hot path, the two shapes of nearly every event: one wrapper around one object, or one bare object. Same
+        # result as the walk below; a wrapper of a wrapper or of a list takes the walk.
+        value = arguments[0]
+        data = value.get("data")
+        if type(data) is dict and (len(value) == 1 or (len(value) == 2 and "action" in value)):
+            if not _is_wrapper(data):
+                raw_action = value.get("action")
+                return [Item(data, raw_action if type(raw_action) is int else None)]
+        elif not _is_wrapper(value):
+            return [Item(value, None)]
     if not isinstance(arguments, list | tuple):
         return [Malformed(f"arguments are not a list but {type(arguments).__name__}")]
     if not arguments:
@@ -99,11 +114,12 @@ def unwrap(arguments: Sequence[Any]) -> list[Item | Malformed]:
 
 def parse_user(target: str, item: Item) -> UserModel | Malformed:
     """The typed payload of a user-hub event, or why it could not be read."""
-    model = _MODELS.get(target)
-    if model is None:
+    validator = _VALIDATORS.get(target)
+    if validator is None:
         return Malformed(f"unknown user event {target!r}")
     try:
-        return model.model_validate(item.data)
+        model: UserModel = validator.validate_python(item.data)  # model_validate without its Python wrapper
+        return model
     except pydantic.ValidationError as exc:
         return Malformed(_summarise(exc))
 
