@@ -52,7 +52,7 @@ from engine.realtime.hub import HubTimings
 from engine.realtime.transport import Connector, socket_connector
 from engine.risk import RiskRules
 from engine.state.changes import Change, OrderChanged, TradeAdded
-from engine.state.dispatch import follow_watched_contracts
+from engine.state.dispatch import feed_mirror, follow_watched_contracts
 from engine.state.gateway_source import GatewayClientSource
 from engine.state.mirror import StateMirror
 from engine.state.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
@@ -268,11 +268,7 @@ class Engine:
         mirror = self.mirror
         assert mirror is not None
         async with events:
-            async for event in events:
-                if event.hub == "user":
-                    mirror.on_user_event(event.target, event.arguments)
-                else:
-                    mirror.on_market_event(event.target, event.arguments)
+            await feed_mirror(mirror, events)  # drains queued events without a scheduler pass per event
 
     def _to_order_manager(self, change: Change) -> None:
         orders = self.orders

@@ -284,8 +284,12 @@ class HubConnection:
             except ProtocolError as exc:
                 self.end(Disconnect(f"protocol error: {exc}", DisconnectKind.PROTOCOL))
                 return
+            handler = self._on_invocation
             for item in messages:
-                await self._dispatch(cast(HubMessage, item))
+                if type(item) is Invocation and handler is not None:
+                    await handler(item)  # the hot path: a server event (skips the general dispatch)
+                else:
+                    await self._dispatch(cast(HubMessage, item))
                 if self._ended.is_set():
                     return
 

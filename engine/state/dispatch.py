@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable, Sequence
 from typing import Any, Protocol
 
+import trio
+
 from engine.state.changes import Change, WatchedContractsChanged
 from engine.state.mirror import StateMirror
 
@@ -27,15 +29,47 @@ class Event(Protocol):
     def arguments(self) -> Sequence[Any]: ...
 
 
+DRAIN_BURST = 512
+"""Events applied back to back from a full channel before the feeder yields once (so other tasks keep running)."""
+
+
 async def feed_mirror(mirror: StateMirror, events: AsyncIterable[Event]) -> None:
     """Apply every event of ``events`` (e.g. the receive side of the hub managers' sink) to ``mirror`` until the
     channel closes. ``hub == "user"`` goes to :meth:`StateMirror.on_user_event`, anything else to
-    :meth:`StateMirror.on_market_event`."""
-    async for event in events:
+    :meth:`StateMirror.on_market_event`.
+
+    From a Trio memory channel, the events already queued are drained without yielding (``receive_nowait``, one
+    yield per :data:`DRAIN_BURST`) and the feeder only waits when the channel is empty: a ``receive`` per event
+    would cost a pass of the scheduler per event. The order is the channel's either way."""
+    on_user, on_market = mirror.on_user_event, mirror.on_market_event
+    if not isinstance(events, trio.MemoryReceiveChannel):
+        async for event in events:
+            if event.hub == "user":
+                on_user(event.target, event.arguments)
+            else:
+                on_market(event.target, event.arguments)
+        return
+    receive_nowait, receive = events.receive_nowait, events.receive
+    burst = 0
+    while True:
+        try:
+            event = receive_nowait()
+        except trio.WouldBlock:
+            burst = 0
+            try:
+                event = await receive()
+            except trio.EndOfChannel:
+                return
+        except trio.EndOfChannel:
+            return
         if event.hub == "user":
-            mirror.on_user_event(event.target, event.arguments)
+            on_user(event.target, event.arguments)
         else:
-            mirror.on_market_event(event.target, event.arguments)
+            on_market(event.target, event.arguments)
+        burst += 1
+        if burst >= DRAIN_BURST:
+            burst = 0
+            await trio.lowlevel.checkpoint()
 
 
 def follow_watched_contracts(mirror: StateMirror, apply: Callable[[set[str]], None]) -> Callable[[], None]:
