@@ -2,8 +2,8 @@
 
 Why: the stream has no replay, so every second between the server coming back and the mirror being re-proved is a
 second the engine trades blind. The backoff schedule (``signalr.reconnection.delays``) and ``resubscribeDelay`` are
-deliberate waits; what the engine adds beyond them (connect, handshake, 31 subscription round trips) must stay under
-100 ms, and the reconciliation of 10 accounts holding 100 working orders each is measured on top.
+deliberate waits; what the engine adds beyond them (connect, handshake, 31 pipelined subscription calls) must stay
+under 100 ms, and the reconciliation of 10 accounts holding 100 working orders each is measured on top.
 
 Setup: a simulator in its own process (:mod:`engine.bench._simproc` ``orders``: 10 accounts x 100 working limit
 orders placed directly in its book, rate limits off) on loopback. This process runs the engine's own wiring with the
@@ -217,7 +217,8 @@ def _figures(drops: list[Drop], resubscribe_delay: float, initial_working: int, 
             f"{_ms(beyond)['max']:.1f} ms max beyond the schedule (target < {TARGET_BEYOND_MS:.0f} ms); "
             f"reconciled {_ms(reconcile)['p50']:.0f} ms p50 / {_ms(reconcile)['max']:.0f} ms max after that",
             f"beyond the schedule = connect + handshake {_ms(connect)['p50']:.1f} ms p50 + replaying "
-            f"{1 + 3 * accounts} subscriptions one invoke at a time {_ms(replay)['p50']:.1f} ms p50",
+            f"{1 + 3 * accounts} subscriptions (pipelined: all written, then all answers awaited) "
+            f"{_ms(replay)['p50']:.1f} ms p50",
             f"from the server's return: resubscribed {_ms(to_resub)['p50']:.0f} ms p50, reconciled "
             f"{_ms(to_reconciled)['p50']:.0f} ms p50, of which the schedule (backoff remainder + resubscribeDelay "
             f"{resubscribe_delay * 1000:.0f} ms) is {_ms(scheduled)['p50']:.0f} ms p50",

@@ -20,7 +20,7 @@ from engine.realtime.errors import (
 )
 from engine.realtime.events import CoalescingDelivery, HubEvent, OrderedDelivery
 from engine.realtime.health import HubHealth
-from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings
+from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings, InvokeOutcome
 from engine.realtime.manager import (
     HubManager,
     Reconciler,
@@ -50,6 +50,7 @@ __all__ = [
     "HubManager",
     "HubNotConnected",
     "HubTimings",
+    "InvokeOutcome",
     "InvokeTimeout",
     "OrderedDelivery",
     "Reconciler",

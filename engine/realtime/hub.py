@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -107,6 +107,16 @@ class Disconnect:
 
 
 InvocationHandler = Callable[[Invocation], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeOutcome:
+    """One call of :meth:`HubConnection.invoke_many`: its ``result``, or the ``error`` :meth:`HubConnection.invoke`
+    would have raised."""
+
+    target: str
+    result: Any = None
+    error: BaseException | None = None
 
 
 class _Pending:
@@ -227,6 +237,48 @@ class HubConnection:
         if completion.error is not None:
             raise HubInvocationError(target, completion.error)
         return completion.result
+
+    async def invoke_many(self, calls: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          deadline_s: float | None = None) -> list[InvokeOutcome]:
+        """Pipelined invokes: every invocation is written, in order, before any Completion is awaited; then all are
+        awaited together under one deadline (``deadline_s``, default ``invoke_timeout_s``, from the first write).
+
+        Why: replaying 31 subscriptions one round trip at a time cost ~55 ms after every reconnect; written
+        back to back, they cost about one round trip. Each call still gets its own outcome, in ``calls`` order:
+        its result, or the error :meth:`invoke` would have raised for it (HubInvocationError, InvokeTimeout,
+        HubConnectionLost). A failed write raises HubConnectionLost at once (the connection has ended)."""
+        self._check_usable()
+        if deadline_s is None:
+            deadline_s = self.timings.invoke_timeout_s
+        sent: list[tuple[str, str, _Pending]] = []
+        try:
+            with trio.move_on_after(deadline_s):
+                for target, args in calls:
+                    invocation_id = str(next(self._ids))
+                    pending = _Pending()
+                    self._pending[invocation_id] = pending
+                    sent.append((invocation_id, target, pending))
+                    await self._write(encode(Invocation(target, args, invocation_id)))
+                for _, _, pending in sent:
+                    await pending.done.wait()
+        finally:
+            for invocation_id, _, _ in sent:
+                del self._pending[invocation_id]
+        outcomes: list[InvokeOutcome] = []
+        for _, target, pending in sent:
+            completion = pending.completion
+            if pending.failure is not None:
+                outcomes.append(InvokeOutcome(target, error=pending.failure))
+            elif completion is None:
+                outcomes.append(InvokeOutcome(target, error=InvokeTimeout(target, deadline_s)))
+            elif completion.error is not None:
+                outcomes.append(InvokeOutcome(target, error=HubInvocationError(target, completion.error)))
+            else:
+                outcomes.append(InvokeOutcome(target, result=completion.result))
+        if len(outcomes) < len(calls):  # the deadline passed before every invocation was written
+            outcomes.extend(InvokeOutcome(target, error=InvokeTimeout(target, deadline_s))
+                            for target, _ in calls[len(outcomes):])
+        return outcomes
 
     async def send(self, target: str, *args: Any) -> None:
         """Fire-and-forget invocation (no invocation id, the server does not answer)."""

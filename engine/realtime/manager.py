@@ -18,6 +18,8 @@ another attempt or give up); this task does the I/O and the timing around it:
 - **Subscriptions** are data (:class:`~engine.realtime.subscriptions.Subscription`) held in named groups; each socket
   subscribes the difference between the desired set and what it applied: everything after a reconnect (after
   ``resubscribeDelay``, when ``autoResubscribe``), only the change while connected (:meth:`set_market_contracts`).
+  The calls of one difference are pipelined (:meth:`~engine.realtime.hub.HubConnection.invoke_many`): one round
+  trip for the whole replay instead of one per subscription.
 - **THE KEY SHAPE**: on every transition into connected-after-a-reconnect (and after the first connect when
   ``reconcile_initial``), once the subscriptions are replayed, a child nursery inside the per-connection scope runs
   the injected reconciler. If the socket drops again, leaving that scope cancels the reconciler.
@@ -537,14 +539,17 @@ class HubManager:
                 version = self._subs_version
                 desired = self._desired()
                 wanted = set(desired)
+                calls: list[tuple[str, tuple[Any, ...]]] = []
                 for sub in [s for s in applied if s not in wanted]:
                     del applied[sub]
                     if sub.unsubscribe is not None:
-                        await self._call(conn, sub.unsubscribe, sub.args)
-                for sub in desired:
-                    if sub not in applied:
-                        await self._call(conn, sub.subscribe, sub.args)
-                        applied[sub] = None
+                        calls.append((sub.unsubscribe, sub.args))
+                added = [sub for sub in desired if sub not in applied]
+                calls.extend((sub.subscribe, sub.args) for sub in added)
+                if calls:
+                    await self._call_all(conn, calls)
+                for sub in added:
+                    applied[sub] = None
                 if replayed is not None:
                     replayed.set()
                 if self._subs_version == version:
@@ -552,15 +557,25 @@ class HubManager:
         except HubConnectionLost:
             return
 
-    async def _call(self, conn: HubConnection, target: str, args: tuple[Any, ...]) -> None:
-        try:
-            await conn.invoke(target, *args)
-        except HubInvocationError as exc:
-            self.subscription_errors += 1
-            log.warning("%s hub: %s", self.name, exc)
-        except InvokeTimeout as exc:
-            conn.end(Disconnect(f"subscription call got no answer: {exc}", DisconnectKind.SUBSCRIPTION))
-            raise HubConnectionLost(str(exc)) from None
+    async def _call_all(self, conn: HubConnection, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """(Un)subscribe calls pipelined (all written, then all answers awaited: one round trip, not one per call).
+        An error Completion is counted and logged per call; a call left unanswered ends the socket (the next one
+        replays everything); a lost connection raises HubConnectionLost."""
+        timeout: InvokeTimeout | None = None
+        for outcome in await conn.invoke_many(calls):
+            error = outcome.error
+            if error is None:
+                continue
+            if isinstance(error, HubInvocationError):
+                self.subscription_errors += 1
+                log.warning("%s hub: %s", self.name, error)
+            elif isinstance(error, InvokeTimeout):
+                timeout = timeout or error
+            else:
+                raise error
+        if timeout is not None:
+            conn.end(Disconnect(f"subscription call got no answer: {timeout}", DisconnectKind.SUBSCRIPTION))
+            raise HubConnectionLost(str(timeout))
 
     async def _heartbeat(self, conn: HubConnection) -> None:
         while True:
