@@ -30,6 +30,7 @@ API::
     await manager.cancel(account_id, order_id, priority=True)
     await manager.modify(account_id, order_id, size=None, limit_price=None, stop_price=None, priority=False)
     await manager.close_position(account_id, contract_id, size=None, priority=True)   # size: partial close
+    await manager.close_position(account_id, contract_id, priority=True, known_size=-2)  # no pre-read
     await manager.flatten(account_id)
     manager.on_order_event(order_model); manager.on_trade_event(trade_model); manager.on_user_event(target, args)
 

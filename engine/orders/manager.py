@@ -657,16 +657,35 @@ class OrderManager:
 
     # ================================================================================================ positions
     async def close_position(
-        self, account_id: int, contract_id: str, *, size: int | None = None, priority: bool = False
+        self, account_id: int, contract_id: str, *, size: int | None = None, priority: bool = False,
+        known_size: int | None = None,
     ) -> IntentResult:
-        """Close a position (``size=None``) or reduce it by ``size``; never closes twice (see module docstring)."""
+        """Close a position (``size=None``) or reduce it by ``size``; never closes twice (see module docstring).
+
+        ``known_size``: the signed size of the position (negative when short) the caller already knows, e.g. from
+        the state mirror. For a whole close it replaces the read of the position before the send, so the close goes
+        out at once (enforcement: a full REST round trip less between a breach and its close). That is safe because
+        ``closeContract`` closes whatever the server holds when it executes: sending it twice can at worst close a
+        position that reopened in between (or be refused because it is flat), never trade the other way. Only the
+        ambiguous-outcome verification compares against the size, and it reads the server as always: a stale
+        ``known_size`` makes it inconclusive rather than wrong (an unchanged position is the one proof of "not
+        executed" and needs the server to show exactly that size). A partial close is not idempotent in effect, so
+        it always reads the position first; ``known_size`` is ignored there.
+        """
         intent = "close" if size is None else "partial_close"
         if size is not None and size < 1:
             raise ValueError(f"partial close size must be >= 1, got {size}")
-        before = await self._position(account_id, contract_id)
+        if known_size is not None and known_size == 0:
+            raise ValueError("known_size must be the signed size of an open position, got 0 (flat)")
+        if size is None and known_size is not None:
+            before: int | None = known_size
+            source = "caller"
+        else:
+            before = await self._position(account_id, contract_id)
+            source = "server"
         rounds = self.policy.verification_max_retries + 1
         attempts = 0
-        details: dict[str, Any] = {"contract_id": contract_id, "position_before": before}
+        details: dict[str, Any] = {"contract_id": contract_id, "position_before": before, "before_from": source}
         if size is not None:
             details["size"] = size
         for _ in range(rounds):
@@ -768,8 +787,10 @@ class OrderManager:
                         continue
                     result = await self.cancel(account_id, model.id, priority=priority)
                     actions.append({"cancel": model.id, "kind": result.kind.value})
-                for position in positions:
-                    result = await self.close_position(account_id, position.contract_id, priority=priority)
+                for position in positions:  # just read from the server: no second read before each close
+                    result = await self.close_position(account_id, position.contract_id, priority=priority,
+                                                       known_size=_signed_size([position], position.contract_id)
+                                                       or None)
                     actions.append({"close": position.contract_id, "kind": result.kind.value})
             await trio.sleep(min(self.policy.verification_timeout_s, 0.5 * 2**round_no))
         return IntentResult("flatten", ResultKind.UNKNOWN, account_id, reason="could not verify the account flat",
