@@ -32,6 +32,7 @@ from typing import Protocol
 import trio
 
 from engine.orders.intents import IntentResult, ResultKind
+from engine.protocol.enums import PositionType
 from engine.protocol.models import ContractModel
 from engine.protocol.timebase import WallClock
 from engine.risk import (
@@ -73,7 +74,7 @@ class EnforcementPort(Protocol):
     async def cancel(self, account_id: int, order_id: int, *, priority: bool = False) -> IntentResult: ...
 
     async def close_position(self, account_id: int, contract_id: str, *, size: int | None = None,
-                             priority: bool = False) -> IntentResult: ...
+                             priority: bool = False, known_size: int | None = None) -> IntentResult: ...
 
 
 ContractLookup = Callable[[str], Awaitable[ContractModel | None]]
@@ -92,6 +93,13 @@ def _key(action: EnforcementAction) -> tuple[object, ...]:
     if isinstance(action, CancelOrder):
         return ("cancel", action.account_id, action.order_id)
     return ("close", action.account_id, action.contract_id)
+
+
+def _signed(action: ClosePosition) -> int | None:
+    """The signed size of the position the action closes (None when it holds nothing: let the manager read it)."""
+    if action.size <= 0:
+        return None
+    return -action.size if action.type is PositionType.SHORT else action.size
 
 
 class RiskEnforcer:
@@ -254,7 +262,9 @@ class RiskEnforcer:
                     result = await self.orders.cancel(action.account_id, action.order_id, priority=True)
                 else:
                     assert isinstance(action, ClosePosition)
-                    result = await self.orders.close_position(action.account_id, action.contract_id, priority=True)
+                    # the mirror's position: the order manager sends the close at once instead of reading it first
+                    result = await self.orders.close_position(action.account_id, action.contract_id, priority=True,
+                                                              known_size=_signed(action))
                 results.append(result.kind)
                 self.outcomes.append(ActionOutcome(action, result.kind, self.clock.now()))
             except Exception as exc:

@@ -10,7 +10,7 @@ their sum. Both timestamps are taken here, on this process's ``time.perf_counter
   breached) is handed to hypercorn, i.e. written to the engine's socket;
 - **close received**: for HTTP scopes it stamps the instant ``Position/closeContract`` reaches the app (request line
   and headers parsed by hypercorn, before the body is read), and reads the body to learn the account. The arrival of
-  the engine's ``Position/searchOpen`` of that account (the order manager reads the position before it closes) is
+  the engine's ``Position/searchOpen`` of that account (if it reads the position before it closes) is
   stamped the same way, to split the figure into "event -> decision and first request" and the rest.
 
 A breach: a market order of ``limit + 1`` contracts placed straight through the book on a fresh account (each account
