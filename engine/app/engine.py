@@ -47,7 +47,14 @@ from engine.gateway.errors import GatewayError, PermanentLoginError
 from engine.orders import OrderManager
 from engine.orders.manager import Handoff
 from engine.protocol.timebase import WallClock
-from engine.realtime import HubEvent, HubManager, ReconnectContext, TokenManagerProvider, hub_from_settings
+from engine.realtime import (
+    HubEvent,
+    HubManager,
+    ReconnectContext,
+    TokenManagerProvider,
+    hub_from_settings,
+    tune_gc_for_event_path,
+)
 from engine.realtime.hub import HubTimings
 from engine.realtime.transport import Connector, socket_connector
 from engine.risk import RiskRules
@@ -159,6 +166,7 @@ class Engine:
         if self._ran:
             raise RuntimeError("an Engine runs once; build a new one")
         self._ran = True
+        tune_gc_for_event_path()  # hub frames make many short-lived objects: see engine/realtime/gcpolicy.py
         self.started_at = trio.current_time()
         url, version, retention = settings_values(self.settings)
         self.status(f"opening the store (schema v{version})")

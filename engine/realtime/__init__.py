@@ -4,6 +4,7 @@
 - :mod:`engine.realtime.manager`: one manager per hub, the driver of the connection machine (backoff, tokens,
   subscriptions, health, the reconciler on every reconnect).
 - :mod:`engine.realtime.transport`: how a socket is opened (real sockets, or an injected connector in tests).
+- :mod:`engine.realtime.gcpolicy`: the collector setting a process running the event path uses.
 """
 
 from engine.realtime.auth import TokenManagerProvider
@@ -19,6 +20,7 @@ from engine.realtime.errors import (
     InvokeTimeout,
 )
 from engine.realtime.events import CoalescingDelivery, HubEvent, OrderedDelivery
+from engine.realtime.gcpolicy import tune_gc_for_event_path
 from engine.realtime.health import HubHealth
 from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings, InvokeOutcome
 from engine.realtime.manager import (
@@ -66,6 +68,7 @@ __all__ = [
     "market_subscriptions",
     "redact",
     "socket_connector",
+    "tune_gc_for_event_path",
     "user_hub",
     "user_subscriptions",
 ]
