@@ -146,6 +146,7 @@ class RiskEnforcer:
         self._done_at: dict[tuple[object, ...], float] = {}
         self._spec_wanted: set[str] = set()
         self._nursery: trio.Nursery | None = None
+        self._day: tuple[datetime, datetime] | None = None
 
     @property
     def active(self) -> bool:
@@ -203,8 +204,9 @@ class RiskEnforcer:
         if self.mirror.account(account_id) is None:
             return None
         try:
-            snapshot = AccountSnapshot.from_mirror(self.mirror, account_id, now=self.clock.now(),
-                                                   contracts=self.specs)
+            now = self.clock.now()
+            snapshot = AccountSnapshot.from_mirror(self.mirror, account_id, now=now, contracts=self.specs,
+                                                   since=self._day_start(now))
             evaluation = evaluate(snapshot, self.states.get(account_id, RiskState()), self.rules)
         except Exception:
             log.exception("risk evaluation of account %s failed; skipped", account_id)
@@ -217,6 +219,15 @@ class RiskEnforcer:
         for decision in evaluation.decisions:
             self._handle(decision)
         return evaluation
+
+    def _day_start(self, now: datetime) -> datetime:
+        """The start of the trading day of ``now`` (cached until its end): the evaluator's own day bounds, so handing
+        it only the trades since then changes nothing it measures."""
+        bounds = self._day
+        if bounds is None or not bounds[0] <= now < bounds[1]:
+            calendar = self.rules.calendar
+            bounds = self._day = calendar.day_bounds(calendar.trading_day(now))
+        return bounds[0]
 
     def _handle(self, decision: Decision) -> None:
         if isinstance(decision, DataMissing):

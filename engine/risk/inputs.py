@@ -34,7 +34,8 @@ class MirrorView(Protocol):
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """One account at ``now``: open positions, working orders, trades (any day: the evaluator keeps the current
-    trading day's), the latest quote and the contract spec per contract."""
+    trading day's; :meth:`from_mirror` can pass on that day's only), the latest quote and the contract spec per
+    contract."""
 
     account_id: int
     now: datetime
@@ -75,7 +76,16 @@ class AccountSnapshot:
         *,
         now: datetime,
         contracts: Mapping[str, ContractSpec],
+        since: datetime | None = None,
     ) -> AccountSnapshot:
+        """``since``: keep only the trades made at or after it (the driver passes the current trading day's start).
+
+        Why: the mirror holds up to ``trade_memory`` (10,000) trades per account across days, and the evaluator
+        looks only at the trading day's (daily loss, max trades). Every evaluation copied and checked all of them
+        (and the evaluator tested every one against the day's bounds): at the cap, milliseconds per evaluation on
+        the path from an event to its enforcement. One comparison per trade here is the cheapest way to hand on only
+        the day; trades arrive roughly but not strictly in time order (a reconciliation adds missed ones late), so
+        no early stop is safe."""
         positions = tuple(mirror.positions(account_id))
         orders = tuple(mirror.working_orders(account_id))
         held = sorted({p.contract_id for p in positions})
@@ -85,7 +95,12 @@ class AccountSnapshot:
             now=now,
             positions=positions,
             orders=orders,
-            trades=tuple(mirror.trades(account_id)),
+            trades=tuple(mirror.trades(account_id) if since is None else _since(mirror.trades(account_id), since)),
             quotes=quotes,
             contracts=dict(contracts),
         )
+
+
+def _since(trades: list[HalfTradeModel], since: datetime) -> list[HalfTradeModel]:
+    start = require_aware(since, "AccountSnapshot.from_mirror since")
+    return [t for t in trades if t.creation_timestamp >= start]
