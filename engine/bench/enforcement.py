@@ -56,24 +56,29 @@ def _settings(url: str, user: str, api_key: str, database: Path) -> Any:
 async def measure(count: int = COUNT, warmup: int = WARMUP, gap_ms: float = GAP_MS) -> dict[str, Any]:
     from engine.app import Engine
 
-    logging.getLogger("engine").setLevel(logging.ERROR)  # a warning per breach would be measured too
+    engine_log = logging.getLogger("engine")
+    previous_level = engine_log.level
+    engine_log.setLevel(logging.ERROR)  # a warning per breach would be measured too (put back afterwards)
     accounts = count + warmup
-    with tempfile.TemporaryDirectory(prefix="bench-enforce-") as tmp:
-        async with open_simulator(accounts, LIMIT, gap_ms) as sim:
-            settings = _settings(sim.url, sim.user, sim.api_key, Path(tmp) / "engine.db")
-            engine = Engine(settings, status=_quiet, risk_tick_s=RISK_TICK_S)
-            async with trio.open_nursery() as nursery:
-                with trio.fail_after(300):
-                    await nursery.start(engine.run)
-                await sim.tell(f"GO {count} {warmup}")
-                with trio.fail_after(120 + accounts * 6):
-                    while True:
-                        line = await sim.read_line()
-                        if line.startswith("RESULT "):
-                            break
-                result = orjson.loads(line.split(" ", 1)[1])
-                breaches = engine.enforcer.breaches if engine.enforcer is not None else 0
-                engine.stop()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-enforce-") as tmp:
+            async with open_simulator(accounts, LIMIT, gap_ms) as sim:
+                settings = _settings(sim.url, sim.user, sim.api_key, Path(tmp) / "engine.db")
+                engine = Engine(settings, status=_quiet, risk_tick_s=RISK_TICK_S)
+                async with trio.open_nursery() as nursery:
+                    with trio.fail_after(300):
+                        await nursery.start(engine.run)
+                    await sim.tell(f"GO {count} {warmup}")
+                    with trio.fail_after(120 + accounts * 6):
+                        while True:
+                            line = await sim.read_line()
+                            if line.startswith("RESULT "):
+                                break
+                    result = orjson.loads(line.split(" ", 1)[1])
+                    breaches = engine.enforcer.breaches if engine.enforcer is not None else 0
+                    engine.stop()
+    finally:
+        engine_log.setLevel(previous_level)
     latencies_ms = [s * 1000 for s in result["latencies_s"]]
     missed = int(result["missed"])
     if not latencies_ms:
