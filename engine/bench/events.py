@@ -32,8 +32,8 @@ import trio_websocket
 
 from engine.bench._simproc import SimProcess, open_simproc
 from engine.bench._support import ACCOUNTS, frames, machine_note, user_event_mix
-from engine.protocol.signalr import Invocation, StreamReader, encode, encode_handshake_request
-from engine.realtime import HubEvent, ReconnectContext, user_hub, user_subscriptions
+from engine.protocol.signalr import PING_RECORD, Invocation, StreamReader, encode, encode_handshake_request
+from engine.realtime import HubEvent, ReconnectContext, tune_gc_for_event_path, user_hub, user_subscriptions
 from engine.state import StateMirror, feed_mirror
 
 TARGET_RATIO = 0.5
@@ -43,6 +43,7 @@ CHUNK = 500
 WINDOW = 4_000
 REPORT_EVERY_S = 0.002
 RUN_TIMEOUT_S = 300.0
+KEEP_ALIVE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,14 @@ async def _raw_session(sim: SimProcess, count: int, kind: str) -> Run:
     async with trio_websocket.open_websocket_url(_hub_ws_url(sim), max_message_size=1 << 24) as ws:
         subs = user_subscriptions(ACCOUNTS)
         setup = [encode(Invocation(s.subscribe, s.args, str(i))) for i, s in enumerate(subs)]
-        await ws.send_message(encode_handshake_request() + "".join(setup))
+        # The handshake alone first, as the engine does: the simulator answers subscriptions that ride in the
+        # handshake's frame before its connection joins the event bus, so a stream started right after their
+        # answers could lose its first chunk (seen: runs stuck at 2,500 of 3,000 events).
+        await ws.send_message(encode_handshake_request())
+        await ws.get_message()  # the handshake answer
+        await ws.send_message("".join(setup))
         answers = 0
-        while answers < len(subs) + 1:  # the handshake answer and one Completion per subscription
+        while answers < len(subs):  # one Completion per subscription
             answers += _text(await ws.get_message()).count("\x1e")
 
         async def consume() -> None:
@@ -128,8 +134,16 @@ async def _raw_session(sim: SimProcess, count: int, kind: str) -> Run:
                         if record and orjson.loads(record).get("type") == 1:
                             seen += 1
 
+        async def keep_alive() -> None:
+            # A SignalR client pings; without it the hub closes a session that outlives its 30 s client timeout
+            # (seen on a loaded machine: the raw runs died with close code 1000 while the engine, which pings, lived).
+            while True:
+                await trio.sleep(KEEP_ALIVE_S)
+                await ws.send_message(PING_RECORD)
+
         async with trio.open_nursery() as nursery:
             nursery.start_soon(consume)
+            nursery.start_soon(keep_alive)
             run = await _timed(sim, count, lambda: seen, kind)
             nursery.cancel_scope.cancel()
     return run
@@ -162,24 +176,31 @@ async def _engine_session(sim: SimProcess, count: int) -> tuple[Run, StateMirror
 def stage_costs(count: int, working: int, per_frame: int = 256) -> dict[str, float]:
     """CPU microseconds per event of the two pure stages, in process on the same mix (no socket, no Trio): the
     codec (frames -> Invocation) and the mirror (``on_user_event``). The rest of the engine's figure is plumbing:
-    websocket, tasks, the sink channel."""
+    websocket, tasks, the sink channel.
+
+    Frame by frame, as the engine does it: each frame is decoded, then its messages applied, then dropped, so the
+    collector sees the engine's pattern (a whole run's decoded messages held at once made every collection scan
+    them and charged that to both stages)."""
     mix = list(user_event_mix(count, accounts=ACCOUNTS, working=working))
     texts = list(frames(mix, per_frame))
     reader = StreamReader("client")
     reader.feed('{}\x1e')  # the handshake answer
-    started = time.process_time()
-    decoded = [m for text in texts for m in reader.feed(text)]
-    codec = time.process_time() - started
     mirror = StateMirror(watch_accounts=ACCOUNTS)
-    started = time.process_time()
-    for message in decoded:
-        assert isinstance(message, Invocation)
-        mirror.on_user_event(message.target, message.arguments)
-    applied = time.process_time() - started
+    codec = applied = 0.0
+    for text in texts:
+        started = time.process_time()
+        decoded = reader.feed(text)
+        decoded_at = time.process_time()
+        for message in decoded:
+            assert isinstance(message, Invocation)
+            mirror.on_user_event(message.target, message.arguments)
+        codec += decoded_at - started
+        applied += time.process_time() - decoded_at
     return {"codec": codec / count * 1e6, "mirror": applied / count * 1e6}
 
 
 async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
+    gc_thresholds = tune_gc_for_event_path()  # the collector setting Engine.run applies (engine/realtime/gcpolicy.py)
     options = ["--count", str(count), "--working", str(working), "--chunk", str(CHUNK), "--window", str(WINDOW)]
     async with open_simproc("events", *options) as sim:
         transport = await _raw_session(sim, count, "transport")
@@ -214,12 +235,13 @@ async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
             f"{floor.cpu_us_per_event:.1f} us, transport {transport.cpu_us_per_event:.1f} us",
             f"engine CPU per event by stage: codec {stages['codec']:.1f} us, mirror {stages['mirror']:.1f} us "
             f"(both measured in process on the same mix), the rest {plumbing:.1f} us (websocket, hub tasks, sink "
-            "channel hop per event, scheduling)",
+            "channel (drained per frame), scheduling)",
             f"stream: {count:,} events of the shared mix over 4 accounts, {working} working orders per account; "
             f"simulator in its own process, published in chunks of {CHUNK}, at most {WINDOW:,} ahead of the "
             "consumer; loopback TCP; one connection per run, same stream for all three runs",
             "floor = trio-websocket get_message + split on 0x1E + orjson.loads per record; engine = HubManager + "
             "HubConnection + codec + sink channel + feed_mirror + StateMirror (pydantic models)",
+            f"gc thresholds {gc_thresholds} for all three runs, as Engine.run sets them (engine/realtime/gcpolicy.py)",
             machine_note(),
         ],
     }

@@ -9,8 +9,10 @@ lifecycles, fills with unique trade ids, positions opening and closing, balance 
 market hub) -> the real codec (:class:`~engine.protocol.signalr.StreamReader`) -> :class:`~engine.realtime.HubEvent`
 -> a Trio memory channel -> :func:`~engine.state.feed_mirror` -> :class:`~engine.state.StateMirror` with its default
 bounds. No socket: a million events over loopback would take minutes, and the per-socket objects (connection,
-manager) hold nothing per event. The default stream uses one account, so the per-account trade memory (100,000
-ids) fills up as well as the terminal-order memory (100,000 orders); ``gc.collect()`` runs before each reading.
+manager) hold nothing per event. The default stream uses one account, so every bounded memory fills up: terminal
+orders (100,000 by id and status, the last 1,000 in full), the account's trades (10,000 in full, 100,000 ids for
+deduplication). The collector runs with the setting ``Engine.run`` applies (:mod:`engine.realtime.gcpolicy`) and
+``gc.collect()`` runs before each reading.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ import trio
 
 from engine.bench._support import FILLED_OR_CANCELLED, TRADE, frames, machine_note, rss_mb, user_event_mix
 from engine.protocol.signalr import Invocation, StreamReader
-from engine.realtime import HubEvent
+from engine.realtime import HubEvent, tune_gc_for_event_path
 from engine.state import StateMirror, feed_mirror
-from engine.state.mirror import DEFAULT_TERMINAL_MEMORY, DEFAULT_TRADE_MEMORY
+from engine.state.mirror import (
+    DEFAULT_RECENT_TERMINAL,
+    DEFAULT_TERMINAL_MEMORY,
+    DEFAULT_TRADE_ID_MEMORY,
+    DEFAULT_TRADE_MEMORY,
+)
 
 TARGET_GROWTH_MB = 50.0
 EVENTS = 1_000_000
@@ -99,6 +106,7 @@ async def feed(total: int, baseline: int, *, accounts: tuple[int, ...] = ACCOUNT
 
 
 def run(total: int = EVENTS, baseline: int = BASELINE) -> dict[str, Any]:
+    tune_gc_for_event_path()
     before = rss_mb()
     outcome = trio.run(feed, total, baseline)
     readings: dict[int, float] = outcome["readings"]
@@ -123,6 +131,8 @@ def run(total: int = EVENTS, baseline: int = BASELINE) -> dict[str, Any]:
         "trades_seen": outcome["seen"]["trades"],
         "trades_kept": outcome["trades_kept"],
         "trade_memory_cap_per_account": DEFAULT_TRADE_MEMORY,
+        "trade_id_memory_cap_per_account": DEFAULT_TRADE_ID_MEMORY,
+        "recent_terminal_in_full": DEFAULT_RECENT_TERMINAL,
         "working_orders_end": len(mirror.working_orders()),
         "quotes_applied": counters.quotes,
         "malformed": counters.malformed,
@@ -134,9 +144,10 @@ def run(total: int = EVENTS, baseline: int = BASELINE) -> dict[str, Any]:
             "path: in-memory SignalR frames -> StreamReader (real codec) -> HubEvent -> memory channel -> feed_mirror "
             "-> StateMirror (default bounds); no socket (see the module docstring); gc.collect() before each reading",
             f"mix: 1 account, {WORKING} working orders, a partial quote every {QUOTE_EVERY} events; terminal orders "
-            f"seen {outcome['seen']['terminal']:,} (memory cap {DEFAULT_TERMINAL_MEMORY:,}), trades seen "
-            f"{outcome['seen']['trades']:,} (kept {outcome['trades_kept']:,}, cap {DEFAULT_TRADE_MEMORY:,} per "
-            "account)",
+            f"seen {outcome['seen']['terminal']:,} (remembered by id and status: cap {DEFAULT_TERMINAL_MEMORY:,}, the "
+            f"last {DEFAULT_RECENT_TERMINAL:,} in full), trades seen {outcome['seen']['trades']:,} (kept in full "
+            f"{outcome['trades_kept']:,}, cap {DEFAULT_TRADE_MEMORY:,} per account; ids kept for deduplication: cap "
+            f"{DEFAULT_TRADE_ID_MEMORY:,} per account)",
             machine_note(),
         ],
     })
