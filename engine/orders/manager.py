@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 _PRE_ID_STATES = frozenset({OrderState.CREATED, OrderState.SUBMITTING, OrderState.AMBIGUOUS, OrderState.VERIFYING})
 _WORKING_STATUSES = [OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUSPENDED, OrderStatus.PENDING_CANCELLATION]
 _EARLY_TRADES_CAP = 10_000
+"""Hard cap of trades held for orders whose id is not known yet (the time bound below normally keeps far fewer)."""
 _CLOSE_WINDOW_SLACK_S = 5.0
 _MAX_BREAKER_WAIT_S = 300.0
 _RESOLVE_BACKOFF_S = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
@@ -115,7 +116,13 @@ class OrderManager:
         self._by_order_id: dict[int, TrackedOrder] = {}
         self._keys: dict[tuple[int, str], tuple[float, TrackedOrder]] = {}
         self._stream_orders: dict[tuple[int, str], m.OrderModel] = {}
-        self._early_trades: OrderedDict[int, m.HalfTradeModel] = OrderedDict()
+        self._early_trades: OrderedDict[int, tuple[float, m.HalfTradeModel]] = OrderedDict()
+        """trade id -> (Trio time received, trade) of trades whose order is unknown, held while an order of ours
+        still awaits its id and for at most ``early_trade_ttl_s`` (see :meth:`on_trade_event`)."""
+        self._awaiting_id: set[TrackedOrder] = set()
+        """Our orders that were (or may have been) sent and whose Gateway id is not known yet."""
+        self.early_trade_ttl_s = max(10.0, 2 * self.policy.verification_timeout_s
+                                * (self.policy.verification_max_retries + 1))
 
     @classmethod
     def from_settings(
@@ -179,6 +186,7 @@ class OrderManager:
         lifecycle.submit()
         lifecycle.ambiguous(f"outcome unknown after a restart (stored status {intent.status!r})")
         order.last_send_end = trio.current_time()
+        self._awaiting_id.add(order)
         self._spawn(self._drive_place, order, True)
         return order
 
@@ -238,6 +246,7 @@ class OrderManager:
             self._finish(order, self._result(order, ResultKind.DENIED, reason=f"store refused the intent: {exc}"))
             return await self._wait(order)
         order.row_exists = True
+        self._awaiting_id.add(order)
         self._spawn(self._drive_place, order, False)
         return await self._wait(order)
 
@@ -356,6 +365,7 @@ class OrderManager:
             resends += 1
             log.info("intent %s proven absent: re-sending with the same customTag %s", order.intent_id, order.tag)
             order.new_lifecycle(transition_recorder(self.store, order, self.clock.now)).submit()
+            self._awaiting_id.add(order)  # may have been forgotten while it was proven absent
             await self._flush()  # the re-send is on record before it goes out
 
     async def _verify_place(self, order: TrackedOrder, expect_present: bool) -> Verdict:
@@ -430,8 +440,9 @@ class OrderManager:
         held = self._stream_orders.pop((order.account_id, order.tag), None)
         if held is not None and held.id == lifecycle.order_id:
             self._apply_status(order, held)
-        for trade_id in [t for t, trade in self._early_trades.items() if trade.order_id == lifecycle.order_id]:
-            self._apply_trade(order, self._early_trades.pop(trade_id))
+        self._awaiting_id.discard(order)
+        for trade_id in [t for t, (_, trade) in self._early_trades.items() if trade.order_id == lifecycle.order_id]:
+            self._apply_trade(order, self._early_trades.pop(trade_id)[1])
         if int(order.request.type) == OrderType.MARKET:
             self._watch_completion(order)
 
@@ -469,16 +480,44 @@ class OrderManager:
         return True
 
     def on_trade_event(self, trade: m.HalfTradeModel) -> bool:
-        """A GatewayUserTrade (deduplicated by trade id). Trades of orders not known yet are held (bounded)."""
+        """A GatewayUserTrade (deduplicated by trade id). Trades of orders not known yet are held (bounded).
+
+        Why bounded by time and by need: a trade of one of our orders can arrive before that order's id is known
+        (the Gateway publishes while Order/place is still answering), so it is held and replayed on adoption. But
+        most trades of unknown orders belong to other front ends: they are held only while an order of ours awaits
+        its id (otherwise nothing could ever claim them), and for at most ``early_trade_ttl_s`` (twice the foreground
+        verification: an order found later still takes its fill volume from the order it is found as)."""
         order = self._by_order_id.get(trade.order_id)
         if order is None or order.lifecycle.order_id != trade.order_id:
-            if trade.id not in self._early_trades:
-                self._early_trades[trade.id] = trade
-                while len(self._early_trades) > _EARLY_TRADES_CAP:
-                    self._early_trades.popitem(last=False)
+            self._hold_early(trade)
             return False
         self._apply_trade(order, trade)
         return True
+
+    def _hold_early(self, trade: m.HalfTradeModel) -> None:
+        early = self._early_trades
+        if not self._still_awaiting_id():
+            early.clear()
+            return
+        now = trio.current_time()
+        if trade.id not in early:
+            early[trade.id] = (now, trade)
+        horizon = now - self.early_trade_ttl_s
+        while early and (len(early) > _EARLY_TRADES_CAP or next(iter(early.values()))[0] < horizon):
+            early.popitem(last=False)
+
+    def _still_awaiting_id(self) -> bool:
+        """Whether an order of ours may still be adopted (forgetting the ones that have an id or never will)."""
+        awaiting = self._awaiting_id
+        if awaiting:
+            done = [o for o in awaiting if o.lifecycle.order_id is not None or o.lifecycle.state not in _PRE_ID_STATES]
+            awaiting.difference_update(done)
+        return bool(awaiting)
+
+    @property
+    def early_trades_held(self) -> int:
+        """Trades held for orders whose id is not known yet (see :meth:`on_trade_event`)."""
+        return len(self._early_trades)
 
     def _apply_status(self, order: TrackedOrder, model: m.OrderModel) -> None:
         lifecycle = order.lifecycle
