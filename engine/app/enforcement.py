@@ -147,6 +147,8 @@ class RiskEnforcer:
         self._spec_wanted: set[str] = set()
         self._nursery: trio.Nursery | None = None
         self._day: tuple[datetime, datetime] | None = None
+        self._holders: dict[str, set[int]] = {}
+        """contract id -> the accounts holding a position in it (as the mirror shows; see :meth:`_index`)."""
 
     @property
     def active(self) -> bool:
@@ -157,14 +159,35 @@ class RiskEnforcer:
     # ------------------------------------------------------------------------------------------------ input
     def on_change(self, change: Change) -> None:
         """The mirror listener: mark the accounts a change concerns (never blocks, never raises)."""
-        if isinstance(change, AccountChanged | OrderChanged | PositionChanged | FillInferred):
+        if isinstance(change, QuoteChanged):
+            for account_id in self._holders.get(change.contract_id, ()):
+                self._mark(account_id)
+        elif isinstance(change, PositionChanged):
+            self._index(change.account_id, change.contract_id, change.after is not None)
+            self._mark(change.account_id)
+        elif isinstance(change, AccountChanged):
+            if change.after is None:
+                for contract_id in [c for c, held in self._holders.items() if change.account_id in held]:
+                    self._index(change.account_id, contract_id, False)
+            self._mark(change.account_id)
+        elif isinstance(change, OrderChanged | FillInferred):
             self._mark(change.account_id)
         elif isinstance(change, TradeAdded):
             self._mark(change.trade.account_id)
-        elif isinstance(change, QuoteChanged):
-            for position in self.mirror.positions():
-                if position.contract_id == change.contract_id:
-                    self._mark(position.account_id)
+
+    def _index(self, account_id: int, contract_id: str, holds: bool) -> None:
+        """Keep ``_holders`` (contract -> accounts with a position in it) as the mirror's positions change. Why:
+        a quote re-evaluates the accounts that hold its contract, and quotes are the most frequent event; finding
+        them by listing every position of every account cost O(all positions) per quote, on the event path."""
+        held = self._holders.get(contract_id)
+        if holds:
+            if held is None:
+                held = self._holders[contract_id] = set()
+            held.add(account_id)
+        elif held is not None:
+            held.discard(account_id)
+            if not held:
+                del self._holders[contract_id]
 
     def _mark(self, account_id: int) -> None:
         if self._accounts is not None and account_id not in self._accounts:
@@ -179,6 +202,9 @@ class RiskEnforcer:
     # ------------------------------------------------------------------------------------------------ the task
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         unsubscribe = self.mirror.subscribe(self.on_change)
+        self._holders.clear()
+        for position in self.mirror.positions():  # held before we listened; changes from now on keep it current
+            self._index(position.account_id, position.contract_id, True)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -348,7 +374,6 @@ class RiskEnforcer:
                 log.warning("risk: the Gateway does not know contract %s; its P&L stays unpriced", contract_id)
                 return
             self.specs[contract_id] = ContractSpec.from_model(model)
-            for position in self.mirror.positions():
-                if position.contract_id == contract_id:
-                    self._mark(position.account_id)
+            for account_id in self._holders.get(contract_id, ()):
+                self._mark(account_id)
             return
