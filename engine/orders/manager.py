@@ -14,7 +14,9 @@ The path of a place intent (see the package docstring for the whole story)::
 Cancels, modifies and closes have no tag; an ambiguous one is verified by reading the order (or the position and
 the orders created since the send) and is sent again only when the read proves it did not happen. Cancel and modify
 are idempotent anyway (absolute values); a close is sent again only after proving no close order appeared and the
-position did not change, so a position can never be closed twice.
+position did not change, so a position can never be closed twice. The position is read before a close so that
+verification has something to compare with; a whole close whose position the caller already knows (``known_size``,
+e.g. the risk driver's mirror) skips that read, since closeContract closes whatever the server holds.
 
 Stream events (``on_order_event`` / ``on_trade_event``, or ``on_user_event`` with raw hub arguments) come from the
 mirror; events that arrive before the order's id is known (the Gateway publishes the order while Order/place is
