@@ -20,12 +20,18 @@ class ScriptedSocket:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self._in_send, self._in = trio.open_memory_channel[str](100)
-        self.wrote = trio.Event()
+        self._wrote = trio.Event()
 
     async def send_message(self, message: str | bytes) -> None:
         text = message if isinstance(message, str) else message.decode()
         self.sent.extend(orjson.loads(r) for r in text.split("\x1e") if r)
-        self.wrote.set()
+        self._wrote.set()
+        self._wrote = trio.Event()
+
+    async def wait_invocations(self, count: int) -> list[str]:
+        while len(self.invocation_ids()) < count:
+            await self._wrote.wait()
+        return self.invocation_ids()
 
     async def get_message(self) -> str:
         return await self._in.receive()
@@ -51,20 +57,19 @@ async def test_all_calls_are_written_before_any_answer_and_outcomes_keep_their_o
     conn, ws = await _open(nursery)
     calls = [("SubscribeAccounts", ()), ("SubscribeOrders", (1,)), ("Nope", (2,)), ("SubscribeTrades", (3,))]
     outcomes: list[Any] = []
+    done = trio.Event()
 
     async def run() -> None:
         outcomes.extend(await conn.invoke_many(calls, deadline_s=5.0))
+        done.set()
 
     nursery.start_soon(run)
-    while len(ws.invocation_ids()) < 4:
-        await trio.sleep(0.01)
+    first, second, third, _ = await ws.wait_invocations(4)
     assert [m["target"] for m in ws.sent if m.get("type") == 1] == [c[0] for c in calls]
-    assert not outcomes  # nothing answered yet
-    first, second, third, _ = ws.invocation_ids()
+    assert not done.is_set()  # nothing answered yet
     ws.push(encode(Completion.failure(third, "Unknown hub method 'Nope'")) + encode(Completion.void(first))
             + encode(Completion.with_result(second, 7)))  # answers out of order; the 4th never comes
-    while not outcomes:
-        await trio.sleep(0.1)
+    await done.wait()
     assert [o.target for o in outcomes] == [c[0] for c in calls]
     assert outcomes[0].error is None and outcomes[0].result is None
     assert outcomes[1].error is None and outcomes[1].result == 7
@@ -76,16 +81,16 @@ async def test_all_calls_are_written_before_any_answer_and_outcomes_keep_their_o
 async def test_a_lost_connection_fails_every_pending_call(nursery: trio.Nursery, autojump_clock: Any) -> None:
     conn, ws = await _open(nursery)
     outcomes: list[Any] = []
+    done = trio.Event()
 
     async def run() -> None:
         outcomes.extend(await conn.invoke_many([("A", ()), ("B", ())]))
+        done.set()
 
     nursery.start_soon(run)
-    while len(ws.invocation_ids()) < 2:
-        await trio.sleep(0.01)
+    await ws.wait_invocations(2)
     conn.end(Disconnect("test drop", DisconnectKind.TRANSPORT))
-    while not outcomes:
-        await trio.sleep(0.01)
+    await done.wait()
     assert all(isinstance(o.error, HubConnectionLost) for o in outcomes)
     with pytest.raises(HubConnectionLost):
         await conn.invoke_many([("C", ())])
