@@ -12,7 +12,9 @@ plus the SignalR connection rules the engine's client must survive exactly as ag
 - the handshake must arrive within 15 s; a Ping goes out when nothing was sent for 15 s; the connection is closed
   when nothing was received for 30 s (ASP.NET defaults);
 - every Invocation with an id gets a Completion (an unknown method gets an error); subscriptions live on the
-  connection only, so nothing survives a reconnect;
+  connection only, so nothing survives a reconnect; the connection joins the bus on accept, before any invocation
+  (even one pipelined in the handshake's frame) is answered, so an event published right after a Completion is
+  delivered; what was queued before the handshake completed is dropped (the client was not connected yet);
 - hub faults from :class:`~simulator.faults.FaultInjector`: ``ws_drop`` (socket dropped without a close frame),
   ``ws_close`` (SignalR Close with ``allowReconnect``), ``stop_pings`` (the connection goes silent: nothing at all is
   written while active, like a half-open socket), ``drop_events``, ``duplicate_events``, and ``outage``; ``ws_drop``
@@ -373,60 +375,82 @@ class HubConnection:
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
     async def run(self) -> None:
-        if not await self._handshake():
+        # The connection joins the bus before the handshake is read: invocations pipelined in the handshake's own
+        # frame are answered before the reader task starts, and a client may act on their Completions at once, so
+        # an event published right after one must already find this connection subscribed.
+        bus = self.server.gateway.bus
+        with bus.subscribe(self.hub, self._options.bus_buffer) as subscriber:
+            pipelined = await self._handshake()
+            if pipelined is None:
+                return
+            if _discard_backlog(subscriber):
+                await self._serve(subscriber, pipelined)
+                return
+        # The bus cut the subscriber off while the handshake was pending; nothing it held was for this connection
+        # (not connected yet), so it is no slow consumer: start over with a fresh buffer. No checkpoint since the old
+        # subscriber left the bus, so no event falls in between.
+        with bus.subscribe(self.hub, self._options.bus_buffer) as subscriber:
+            await self._serve(subscriber, pipelined)
+
+    async def _serve(self, subscriber: Any, pipelined: list[Any]) -> None:
+        """Answer the handshake and the records that came in its frame, then run the connection's tasks."""
+        await self._write(encode_handshake_response())
+        log.debug("hub %s: handshake done", self.id)
+        for message in pipelined:
+            await self._handle(message)
+        if self._closed:
             return
-        with self.server.gateway.bus.subscribe(self.hub, self._options.bus_buffer) as subscriber:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read_loop)
-                nursery.start_soon(self._pump, subscriber)
-                nursery.start_soon(self._keep_alive)
-                nursery.start_soon(self._watch_faults)
-                if self._options.client_timeout_s is not None:
-                    nursery.start_soon(self._client_timeout, self._options.client_timeout_s)
-                await self._over.wait()
-                nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_loop)
+            nursery.start_soon(self._pump, subscriber)
+            nursery.start_soon(self._keep_alive)
+            nursery.start_soon(self._watch_faults)
+            if self._options.client_timeout_s is not None:
+                nursery.start_soon(self._client_timeout, self._options.client_timeout_s)
+            await self._over.wait()
+            nursery.cancel_scope.cancel()
 
     def _finish(self) -> None:
         self._over.set()
 
-    async def _handshake(self) -> bool:
+    async def _handshake(self) -> list[Any] | None:
+        """Wait for a valid handshake request: the records that followed it in its frame, or None when the
+        connection is over (bad or missing handshake, client gone). The response is left to the caller."""
         with trio.move_on_after(self._options.handshake_timeout_s):
             while True:
                 message = await self._receive()
                 if message["type"] == "websocket.disconnect":
-                    return False
+                    return None
                 data = _frame_data(message)
                 if data is None:
                     continue
                 try:
                     records = self._reader.feed(data)
                 except ProtocolError as exc:
-                    return await self._bad_handshake(f"invalid handshake: {exc}")
+                    await self._bad_handshake(f"invalid handshake: {exc}")
+                    return None
                 if not records:
                     continue
                 request = records[0]
                 assert isinstance(request, HandshakeRequest)
                 if request.protocol != "json":
-                    return await self._bad_handshake(f"The protocol '{request.protocol}' is not supported.")
+                    await self._bad_handshake(f"The protocol '{request.protocol}' is not supported.")
+                    return None
                 if request.version != 1:
-                    return await self._bad_handshake(
+                    await self._bad_handshake(
                         f"The server does not support version {request.version} of the 'json' protocol.")
+                    return None
                 self._last_received = trio.current_time()
-                await self._write(encode_handshake_response())
-                log.debug("hub %s: handshake done", self.id)
-                for message_after in records[1:]:
-                    await self._handle(message_after)
-                return not self._closed
+                return records[1:]
         log.info("hub %s: no handshake within %.0f s; closing", self.id, self._options.handshake_timeout_s)
         await self.close_quietly(None, 1000)
-        return False
+        return None
 
-    async def _bad_handshake(self, error: str) -> bool:
+    async def _bad_handshake(self, error: str) -> None:
         self.server.stats["protocol_errors"] += 1
         log.warning("hub %s: %s", self.id, error)
         await self._write(encode_handshake_response(HandshakeResponse(error)))
         await self.close_quietly(None, 1002)
-        return False
 
     async def close_quietly(self, close: Close | None, code: int = 1000) -> None:
         """Send ``close`` (if any), then the websocket close frame; never raises. A peer that does not read (its
@@ -617,6 +641,18 @@ class HubConnection:
                 await self._faults.wait_armed()  # nothing can fire: sleep until something is armed
             else:
                 await trio.sleep(self._options.fault_poll_s)  # armed with a probability: roll again later
+
+
+def _discard_backlog(subscriber: Any) -> bool:
+    """Drop what the bus queued for a connection before its handshake completed (a real server only delivers to a
+    connected client); False when the bus had already cut the subscriber off."""
+    while True:
+        try:
+            subscriber.receive_nowait()
+        except trio.WouldBlock:
+            return True
+        except SubscriberOverflow:
+            return False
 
 
 def _frame_data(message: Message) -> str | bytes | None:
