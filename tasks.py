@@ -39,3 +39,17 @@ def props(c: Context) -> None:
 def statecharts(c: Context) -> None:
     """Regenerate the statechart diagrams (SVG + Mermaid) from machines/."""
     c.run(f"{PY} -m engine statecharts", pty=False)
+
+
+@task(help={"name": "one benchmark (default: all)", "json": "also write the figures to this JSON file"})
+def bench(c: Context, name: str = "", json: str = "") -> None:
+    """The benchmarks (python -m engine bench): each prints its figures and whether it met its target."""
+    args = " ".join(part for part in (name, f"--json {json}" if json else "") if part)
+    c.run(f"{PY} -m engine bench {args}".rstrip(), pty=False)
+
+
+@task(help={"chaos": "inject every fault kind all along", "duration": "seconds to run (0: until Ctrl-C)"})
+def demo(c: Context, chaos: bool = False, duration: int = 0) -> None:
+    """The main job: the engine against the built-in simulated Gateway, with the live dashboard."""
+    flags = (" --chaos" if chaos else "") + (f" --duration {duration}" if duration else "")
+    c.run(f"{PY} -m engine run --simulate{flags}", pty=True)
