@@ -24,7 +24,6 @@ from engine.protocol.signalr import (
     HandshakeResponse,
     Invocation,
     Ping,
-    StreamReader,
     encode,
     encode_handshake_request,
 )
@@ -36,45 +35,7 @@ from simulator.gateway import SimulatedGateway
 from simulator.hubs import HubOptions
 from simulator.server import connect_in_memory
 from simulator.transport import SimulatorTransport
-
-ACCOUNT = 1001
-CONTRACT = "CON.F.US.EP.Z26"
-
-
-class Client:
-    """A minimal raw SignalR client over one websocket (what the engine's hub client will do, without policy)."""
-
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
-        self.ws = ws
-        self.reader = StreamReader("client")
-        self.inbox: list[Any] = []
-        self._next_id = 0
-
-    async def handshake(self) -> HandshakeResponse:
-        await self.ws.send_message(encode_handshake_request())
-        first = await self.next()
-        assert isinstance(first, HandshakeResponse)
-        return first
-
-    async def next(self) -> Any:
-        while not self.inbox:
-            self.inbox.extend(self.reader.feed(await self.ws.get_message()))
-        return self.inbox.pop(0)
-
-    async def next_non_ping(self) -> Any:
-        while True:
-            message = await self.next()
-            if not isinstance(message, Ping):
-                return message
-
-    async def invoke(self, target: str, *args: Any) -> Completion:
-        invocation_id = str(self._next_id)
-        self._next_id += 1
-        await self.ws.send_message(encode(Invocation(target, args, invocation_id)))
-        reply = await self.next_non_ping()
-        assert isinstance(reply, Completion), reply
-        assert reply.invocation_id == invocation_id
-        return reply
+from tests.simulator.hubclient import ACCOUNT, CONTRACT, Client, issue_token, open_client, order_event
 
 
 @pytest.fixture
@@ -89,25 +50,6 @@ def app(gateway: SimulatedGateway) -> SimulatorApp:
     return build_app(gateway)
 
 
-def _token(gateway: SimulatedGateway) -> str:
-    return gateway.tokens.issue("sim")
-
-
-async def _open(nursery: trio.Nursery, app: Any, gateway: SimulatedGateway, hub: str = "user",
-                handshake: bool = True) -> Client:
-    ws = await connect_in_memory(nursery, app, f"/hubs/{hub}?access_token={_token(gateway)}")
-    client = Client(ws)
-    if handshake:
-        assert (await client.handshake()).error is None
-    return client
-
-
-def _order_event(order_id: int = 1, account_id: int = ACCOUNT) -> HubEvent:
-    data = {"id": order_id, "accountId": account_id, "contractId": CONTRACT, "status": 1, "type": 1, "side": 0,
-            "size": 1, "limitPrice": 6300.0, "fillVolume": 0}
-    return HubEvent("user", "GatewayUserOrder", ({"action": 1, "data": data},), account_id=account_id)
-
-
 def _quote_event(contract_id: str = CONTRACT, last: float = 6350.25) -> HubEvent:
     return HubEvent("market", "GatewayQuote", (contract_id, {"symbol": "F.US.EP", "lastPrice": last}),
                     contract_id=contract_id)
@@ -117,25 +59,25 @@ def _quote_event(contract_id: str = CONTRACT, last: float = 6350.25) -> HubEvent
 
 
 async def test_handshake_completion_and_subscriptions(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     for method, args in [("SubscribeAccounts", ()), ("SubscribeOrders", (ACCOUNT,)),
                          ("SubscribePositions", (ACCOUNT,)), ("SubscribeTrades", (ACCOUNT,))]:
         reply = await client.invoke(method, *args)
         assert reply.error is None and not reply.has_result
-    gateway.bus.publish(_order_event(7, account_id=1002))  # not subscribed: filtered out
-    gateway.bus.publish(_order_event(8))
+    gateway.bus.publish(order_event(7, account_id=1002))  # not subscribed: filtered out
+    gateway.bus.publish(order_event(8))
     event = await client.next_non_ping()
-    assert event == Invocation("GatewayUserOrder", ({"action": 1, "data": _order_event(8).arguments[0]["data"]},))
+    assert event == Invocation("GatewayUserOrder", ({"action": 1, "data": order_event(8).arguments[0]["data"]},))
     assert (await client.invoke("UnsubscribeOrders", ACCOUNT)).error is None
-    gateway.bus.publish(_order_event(9))
+    gateway.bus.publish(order_event(9))
     # the next thing received is the Completion of a later call, not the unsubscribed event
     assert (await client.invoke("SubscribeOrders", 1002)).error is None
-    gateway.bus.publish(_order_event(10, account_id=1002))
+    gateway.bus.publish(order_event(10, account_id=1002))
     assert (await client.next_non_ping()).arguments[0]["data"]["id"] == 10
 
 
 async def test_market_hub_quotes_trades_depth_wire_shapes(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway, "market")
+    client = await open_client(nursery, app, gateway, "market")
     for method in ("SubscribeContractQuotes", "SubscribeContractTrades", "SubscribeContractMarketDepth"):
         assert (await client.invoke(method, CONTRACT)).error is None
     gateway.bus.publish(_quote_event("CON.F.US.ENQ.Z26"))
@@ -151,7 +93,7 @@ async def test_market_hub_quotes_trades_depth_wire_shapes(nursery, app, gateway,
 
 
 async def test_unknown_method_and_bad_arguments_get_error_completions(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     assert (await client.invoke("SubscribeToOrders", ACCOUNT)).error == "Unknown hub method 'SubscribeToOrders'"
     bad = await client.invoke("SubscribeOrders", "1001")
     assert bad.error is not None and "integer" in bad.error
@@ -162,7 +104,7 @@ async def test_unknown_method_and_bad_arguments_get_error_completions(nursery, a
 
 
 async def test_several_records_in_one_frame(nursery, app, gateway, autojump_clock) -> None:
-    ws = await connect_in_memory(nursery, app, f"/hubs/user?access_token={_token(gateway)}")
+    ws = await connect_in_memory(nursery, app, f"/hubs/user?access_token={issue_token(gateway)}")
     client = Client(ws)
     frame = (encode_handshake_request() + encode(Ping()) + encode(Invocation("SubscribeOrders", (ACCOUNT,), "a"))
              + encode(Invocation("SubscribeTrades", (ACCOUNT,), "b")))
@@ -181,7 +123,7 @@ async def test_bad_token_refused_at_upgrade(nursery, app, gateway, autojump_cloc
 
 
 async def test_expired_token_refused(nursery, app, gateway, autojump_clock) -> None:
-    token = _token(gateway)
+    token = issue_token(gateway)
     gateway.tokens.expire_all()
     with pytest.raises(trio_websocket.ConnectionRejected) as info:
         await connect_in_memory(nursery, app, f"/hubs/market?access_token={token}")
@@ -190,18 +132,18 @@ async def test_expired_token_refused(nursery, app, gateway, autojump_clock) -> N
 
 async def test_bearer_header_accepted(nursery, app, gateway, autojump_clock) -> None:
     ws = await connect_in_memory(nursery, app, "/hubs/user",
-                                 extra_headers=[(b"Authorization", f"Bearer {_token(gateway)}".encode())])
+                                 extra_headers=[(b"Authorization", f"Bearer {issue_token(gateway)}".encode())])
     assert (await Client(ws).handshake()).error is None
 
 
 async def test_unknown_hub_path_refused(nursery, app, gateway, autojump_clock) -> None:
     with pytest.raises(trio_websocket.ConnectionRejected) as info:
-        await connect_in_memory(nursery, app, f"/hubs/other?access_token={_token(gateway)}")
+        await connect_in_memory(nursery, app, f"/hubs/other?access_token={issue_token(gateway)}")
     assert info.value.status_code == 404
 
 
 async def test_negotiate_v1_then_connect_with_id(nursery, app, gateway, autojump_clock) -> None:
-    token = _token(gateway)
+    token = issue_token(gateway)
     async with _http(app) as http:
         refused = await http.post("/hubs/user/negotiate?negotiateVersion=1")
         assert refused.status_code == 401
@@ -229,7 +171,7 @@ def _http(app: Any) -> Any:
 
 
 async def test_handshake_deadline(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway, handshake=False)
+    client = await open_client(nursery, app, gateway, handshake=False)
     start = trio.current_time()
     with pytest.raises(trio_websocket.ConnectionClosed):
         await client.ws.get_message()
@@ -237,13 +179,13 @@ async def test_handshake_deadline(nursery, app, gateway, autojump_clock) -> None
 
 
 async def test_bad_handshake_gets_error_and_close(nursery, app, gateway, autojump_clock, caplog) -> None:
-    client = await _open(nursery, app, gateway, handshake=False)
+    client = await open_client(nursery, app, gateway, handshake=False)
     await client.ws.send_message('{"protocol":"messagepack","version":1}\x1e')
     reply = await client.next()
     assert isinstance(reply, HandshakeResponse) and "not supported" in (reply.error or "")
     with pytest.raises(trio_websocket.ConnectionClosed):
         await client.ws.get_message()
-    garbage = await _open(nursery, app, gateway, handshake=False)
+    garbage = await open_client(nursery, app, gateway, handshake=False)
     with caplog.at_level(logging.WARNING, logger="simulator.hubs"):
         await garbage.ws.send_message("\x00\x01 garbage \x1e")
         assert (await garbage.next()).error.startswith("invalid handshake")
@@ -251,7 +193,7 @@ async def test_bad_handshake_gets_error_and_close(nursery, app, gateway, autojum
 
 
 async def test_pings_every_15s_when_idle(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     start = trio.current_time()
     times = []
     for _ in range(3):
@@ -262,7 +204,7 @@ async def test_pings_every_15s_when_idle(nursery, app, gateway, autojump_clock) 
 
 
 async def test_silent_client_is_closed_after_30s(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     start = trio.current_time()
     while True:
         message = await client.next()
@@ -276,8 +218,8 @@ async def test_silent_client_is_closed_after_30s(nursery, app, gateway, autojump
 
 
 async def test_garbage_after_handshake_gets_protocol_close(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
-    other = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
+    other = await open_client(nursery, app, gateway)
     await client.ws.send_message('{"type":1,"target":5}\x1e')
     close = await client.next_non_ping()
     assert isinstance(close, Close) and "InvalidDataException" in (close.error or "")
@@ -289,13 +231,13 @@ async def test_garbage_after_handshake_gets_protocol_close(nursery, app, gateway
 
 
 async def test_binary_garbage_frame_gets_protocol_close(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     await client.ws.send_message(b"\xff\xfe\x1e")
     assert isinstance(await client.next_non_ping(), Close)
 
 
 async def test_one_mebibyte_message_round_trip(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway, "market")
+    client = await open_client(nursery, app, gateway, "market")
     assert (await client.invoke("SubscribeContractMarketDepth", CONTRACT)).error is None
     depth = [{"timestamp": "t", "type": 1, "price": 6000.0 + i, "volume": i, "currentVolume": i}
              for i in range(15_000)]
@@ -308,8 +250,8 @@ async def test_one_mebibyte_message_round_trip(nursery, app, gateway, autojump_c
 
 
 async def test_handler_exception_is_contained(nursery, app, gateway, autojump_clock, caplog) -> None:
-    client = await _open(nursery, app, gateway)
-    other = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
+    other = await open_client(nursery, app, gateway)
     assert (await client.invoke("SubscribeAccounts")).error is None
     weird = HubEvent("user", "GatewayUserAccount", (object(),), account_id=ACCOUNT)  # cannot be encoded
     with caplog.at_level(logging.ERROR, logger="simulator.hubs"):
@@ -322,10 +264,10 @@ async def test_handler_exception_is_contained(nursery, app, gateway, autojump_cl
 
 async def test_slow_consumer_is_closed(nursery, gateway, autojump_clock) -> None:
     app = build_app(gateway, HubOptions(bus_buffer=50))
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     assert (await client.invoke("SubscribeOrders", ACCOUNT)).error is None
     for i in range(200):  # published without yielding: the connection falls behind
-        gateway.bus.publish(_order_event(i))
+        gateway.bus.publish(order_event(i))
     seen = 0
     while True:
         message = await client.next_non_ping()
@@ -341,7 +283,7 @@ async def test_slow_consumer_is_closed(nursery, gateway, autojump_clock) -> None
 
 
 async def test_fault_ws_drop_has_no_close_frame(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     gateway.faults.arm(WS_DROP)
     with pytest.raises(trio_websocket.ConnectionClosed) as info:
         while True:
@@ -352,28 +294,28 @@ async def test_fault_ws_drop_has_no_close_frame(nursery, app, gateway, autojump_
 
 async def test_fault_ws_close_allows_reconnect_and_subscriptions_do_not_survive(nursery, app, gateway,
                                                                                  autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     assert (await client.invoke("SubscribeOrders", ACCOUNT)).error is None
     gateway.faults.arm(WS_CLOSE, params={"hub": "user"})
     close = await client.next_non_ping()
     assert close == Close("Connection closed with an error.", True)
     with pytest.raises(trio_websocket.ConnectionClosed):
         await client.ws.get_message()
-    again = await _open(nursery, app, gateway)
-    gateway.bus.publish(_order_event(1))
+    again = await open_client(nursery, app, gateway)
+    gateway.bus.publish(order_event(1))
     assert (await again.invoke("SubscribeAccounts")).error is None  # no order event before this reply
 
 
 async def test_fault_aimed_at_other_hub_spares_this_one(nursery, app, gateway, autojump_clock) -> None:
-    user = await _open(nursery, app, gateway, "user")
-    market = await _open(nursery, app, gateway, "market")
+    user = await open_client(nursery, app, gateway, "user")
+    market = await open_client(nursery, app, gateway, "market")
     gateway.faults.arm(WS_CLOSE, params={"hub": "market"})
     assert isinstance(await market.next_non_ping(), Close)
     assert (await user.invoke("SubscribeAccounts")).error is None
 
 
 async def test_fault_stop_pings_makes_connection_silent(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway, "market")
+    client = await open_client(nursery, app, gateway, "market")
     assert (await client.invoke("SubscribeContractQuotes", CONTRACT)).error is None
     gateway.faults.arm(STOP_PINGS, duration_s=45.0)
     start = trio.current_time()
@@ -396,15 +338,15 @@ async def test_fault_stop_pings_makes_connection_silent(nursery, app, gateway, a
 
 
 async def test_fault_drop_and_duplicate_events(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     assert (await client.invoke("SubscribeOrders", ACCOUNT)).error is None
     gateway.faults.arm(DROP_EVENTS, count=1)
-    gateway.bus.publish(_order_event(1))
-    gateway.bus.publish(_order_event(2))
+    gateway.bus.publish(order_event(1))
+    gateway.bus.publish(order_event(2))
     assert (await client.next_non_ping()).arguments[0]["data"]["id"] == 2
     gateway.faults.arm(DUPLICATE_EVENTS, count=1)
-    gateway.bus.publish(_order_event(3))
-    gateway.bus.publish(_order_event(4))
+    gateway.bus.publish(order_event(3))
+    gateway.bus.publish(order_event(4))
     ids = [(await client.next_non_ping()).arguments[0]["data"]["id"] for _ in range(3)]
     assert ids == [3, 3, 4]
     assert [r.kind for r in gateway.faults.log] == [DROP_EVENTS, DUPLICATE_EVENTS]
@@ -413,14 +355,14 @@ async def test_fault_drop_and_duplicate_events(nursery, app, gateway, autojump_c
 async def test_fault_outage_refuses_upgrades_then_recovers(nursery, app, gateway, autojump_clock) -> None:
     gateway.faults.arm(OUTAGE, duration_s=20.0)
     with pytest.raises(trio_websocket.ConnectionRejected) as info:
-        await _open(nursery, app, gateway)
+        await open_client(nursery, app, gateway)
     assert info.value.status_code == 503
     await trio.sleep(20.0)
-    assert (await (await _open(nursery, app, gateway)).invoke("SubscribeAccounts")).error is None
+    assert (await (await open_client(nursery, app, gateway)).invoke("SubscribeAccounts")).error is None
 
 
 async def test_records_are_text_frames(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     await client.ws.send_message(encode(Invocation("SubscribeAccounts", (), "x")))
     frame = await client.ws.get_message()
     assert isinstance(frame, str) and frame.endswith(RECORD_SEPARATOR)
@@ -428,10 +370,10 @@ async def test_records_are_text_frames(nursery, app, gateway, autojump_clock) ->
 
 
 async def test_queued_events_share_one_frame(nursery, app, gateway, autojump_clock) -> None:
-    client = await _open(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway)
     assert (await client.invoke("SubscribeOrders", ACCOUNT)).error is None
     for i in range(5):
-        gateway.bus.publish(_order_event(i))
+        gateway.bus.publish(order_event(i))
     frame = await client.ws.get_message()
     assert isinstance(frame, str) and frame.count(RECORD_SEPARATOR) == 5
     assert [m.arguments[0]["data"]["id"] for m in client.reader.feed(frame)] == [0, 1, 2, 3, 4]
@@ -444,7 +386,7 @@ async def test_fuzzed_frames_never_hurt_the_server(frames: list[str | bytes]) ->
     gateway = SimulatedGateway(SimConfig(publish_market_data=False))
     app = build_app(gateway)
     async with trio.open_nursery() as nursery:
-        fuzzed = await _open(nursery, app, gateway)
+        fuzzed = await open_client(nursery, app, gateway)
         for frame in frames:
             try:
                 await fuzzed.ws.send_message(frame)
@@ -462,7 +404,7 @@ async def test_fuzzed_frames_never_hurt_the_server(frames: list[str | bytes]) ->
                         break
             except trio_websocket.ConnectionClosed:
                 pass
-        healthy = await _open(nursery, app, gateway)
+        healthy = await open_client(nursery, app, gateway)
         assert (await healthy.invoke("SubscribeAccounts")).error is None
         assert app.hubs.stats["handler_errors"] == 0
         nursery.cancel_scope.cancel()

@@ -10,47 +10,18 @@ yet for the hub), and a bus overflow during the handshake does not count against
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import trio
 import trio.testing
-import trio_websocket
 
-from engine.protocol.signalr import (
-    Close,
-    Completion,
-    HandshakeResponse,
-    Invocation,
-    Ping,
-    StreamReader,
-    encode,
-    encode_handshake_request,
-)
+from engine.protocol.signalr import Close, Completion, HandshakeResponse, Invocation, encode, encode_handshake_request
 from simulator.app import build_app
 from simulator.bus import HubEvent
 from simulator.config import SimConfig
 from simulator.gateway import SimulatedGateway
 from simulator.hubs import HubOptions
-from simulator.server import connect_in_memory
-
-ACCOUNT = 1001
-CONTRACT = "CON.F.US.EP.Z26"
-
-
-class _Reader:
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
-        self.ws = ws
-        self.reader = StreamReader("client")
-        self.inbox: list[Any] = []
-
-    async def next_non_ping(self) -> Any:
-        while True:
-            while not self.inbox:
-                self.inbox.extend(self.reader.feed(await self.ws.get_message()))
-            message = self.inbox.pop(0)
-            if not isinstance(message, Ping):
-                return message
+from tests.simulator.hubclient import ACCOUNT, open_client, order_event
 
 
 @pytest.fixture
@@ -60,28 +31,17 @@ async def gateway(nursery: trio.Nursery) -> AsyncIterator[SimulatedGateway]:
     yield gw
 
 
-def _order_event(order_id: int) -> HubEvent:
-    data = {"id": order_id, "accountId": ACCOUNT, "contractId": CONTRACT, "status": 1, "type": 1, "side": 0,
-            "size": 1, "limitPrice": 6300.0, "fillVolume": 0}
-    return HubEvent("user", "GatewayUserOrder", ({"action": 1, "data": data},), account_id=ACCOUNT)
-
-
-async def _connect(nursery: trio.Nursery, app: Any, gateway: SimulatedGateway) -> _Reader:
-    token = gateway.tokens.issue("sim")
-    return _Reader(await connect_in_memory(nursery, app, f"/hubs/user?access_token={token}"))
-
-
 @pytest.mark.parametrize("subscribes", [1, 2, 3])
 async def test_event_right_after_pipelined_subscribe_completion_is_delivered(
         nursery: trio.Nursery, gateway: SimulatedGateway, autojump_clock: trio.testing.MockClock,
         subscribes: int) -> None:
-    client = await _connect(nursery, build_app(gateway), gateway)
+    client = await open_client(nursery, build_app(gateway), gateway, handshake=False)
     invocations = [Invocation("SubscribeOrders", (ACCOUNT,), "orders")]
     invocations += [Invocation("SubscribeTrades", (ACCOUNT + n,), f"t{n}") for n in range(subscribes - 1)]
     await client.ws.send_message(encode_handshake_request() + "".join(encode(i) for i in invocations))
     assert await client.next_non_ping() == HandshakeResponse()
     assert await client.next_non_ping() == Completion.void("orders")
-    gateway.bus.publish(_order_event(1))  # at once, while the server may still be answering the rest of the frame
+    gateway.bus.publish(order_event(1))  # at once, while the server may still be answering the rest of the frame
     for n in range(subscribes - 1):
         assert await client.next_non_ping() == Completion.void(f"t{n}")
     with trio.fail_after(5):
@@ -93,7 +53,7 @@ async def test_event_right_after_pipelined_subscribe_completion_is_delivered(
 
 async def test_events_before_handshake_are_not_delivered(nursery: trio.Nursery, gateway: SimulatedGateway,
         autojump_clock: trio.testing.MockClock) -> None:
-    client = await _connect(nursery, build_app(gateway), gateway)
+    client = await open_client(nursery, build_app(gateway), gateway, handshake=False)
     await trio.testing.wait_all_tasks_blocked()  # the connection is accepted and waits for its handshake
     gateway.bus.publish(HubEvent("user", "GatewayLogout", ({"reason": "before"},)))  # session-wide: reaches all
     await client.ws.send_message(encode_handshake_request() + encode(Invocation("SubscribeOrders", (ACCOUNT,), "a")))
@@ -108,19 +68,19 @@ async def test_events_before_handshake_are_not_delivered(nursery: trio.Nursery, 
 async def test_overflow_before_handshake_does_not_close_the_connection(
         nursery: trio.Nursery, gateway: SimulatedGateway, autojump_clock: trio.testing.MockClock) -> None:
     app = build_app(gateway, HubOptions(bus_buffer=5))
-    client = await _connect(nursery, app, gateway)
+    client = await open_client(nursery, app, gateway, handshake=False)
     await trio.testing.wait_all_tasks_blocked()
     for i in range(20):  # nothing of this was for the connection: it has not connected yet
-        gateway.bus.publish(_order_event(i))
+        gateway.bus.publish(order_event(i))
     await client.ws.send_message(encode_handshake_request() + encode(Invocation("SubscribeOrders", (ACCOUNT,), "a")))
     assert await client.next_non_ping() == HandshakeResponse()
     assert await client.next_non_ping() == Completion.void("a")
-    gateway.bus.publish(_order_event(100))
+    gateway.bus.publish(order_event(100))
     event = await client.next_non_ping()
     assert isinstance(event, Invocation) and event.arguments[0]["data"]["id"] == 100
     assert app.hubs.stats["slow_consumers"] == 0
     for i in range(20):  # once connected, the slow-consumer rule holds as before
-        gateway.bus.publish(_order_event(200 + i))
+        gateway.bus.publish(order_event(200 + i))
     while not isinstance(message := await client.next_non_ping(), Close):
         assert isinstance(message, Invocation)
     assert message.allow_reconnect
