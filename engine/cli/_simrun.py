@@ -40,7 +40,7 @@ import httpx
 import trio
 import yaml
 
-from engine.cli.config import _parse_overrides, config_path_from_args, report_config_error
+from engine.cli.config import config_path_from_args, parse_overrides, report_config_error
 from engine.cli.run import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, guarded, quiet_libraries, status_printer, write_state
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _settings(args: argparse.Namespace, base_url: str, tmp: Path) -> Any:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
             raw = {}  # load_settings reports the problem properly
-    user = _parse_overrides(list(args.config_overrides or []))
+    user = parse_overrides(list(args.config_overrides or []))
     env = os.environ
     overrides: dict[str, Any] = {
         "api.base_url": base_url,

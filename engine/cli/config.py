@@ -51,7 +51,8 @@ def config_path_from_args(args: argparse.Namespace) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as a dotted-key mapping (values parsed as YAML); every bad item named in one error."""
     overrides: dict[str, Any] = {}
     problems: list[str] = []
     for item in items:
@@ -70,7 +71,7 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> EngineSettings:
     """The effective settings for parsed arguments of a command that called :func:`add_config_arguments`."""
-    overrides = _parse_overrides(list(getattr(args, "config_overrides", []) or []))
+    overrides = parse_overrides(list(getattr(args, "config_overrides", []) or []))
     return load_settings(config_path_from_args(args), env=os.environ if env is None else env, overrides=overrides)
 
 
