@@ -13,7 +13,7 @@ from typing import Any
 
 from simulator.gateway import SimulatedGateway
 from simulator.hubs import HubOptions, HubServer, Receive, Scope, Send
-from simulator.rest import RestApp
+from simulator.rest import RestApp, serve_lifespan
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +36,9 @@ class SimulatorApp:
             else:
                 await self.rest(scope, receive, send)
         elif kind == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
         else:
             raise ValueError(f"unsupported ASGI scope type {kind!r}")
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def build_app(gateway: SimulatedGateway, hub_options: HubOptions | None = None) -> SimulatorApp:

@@ -18,7 +18,7 @@ import logging
 import math
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,6 +54,17 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Payload = dict[str, Any]
 MAX_BARS = 20_000
+
+
+async def serve_lifespan(receive: Callable[[], Awaitable[Mapping[str, Any]]], send: Send) -> None:
+    """Answer the ASGI lifespan protocol (nothing to start or stop): shared by :class:`RestApp` and the full app."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 class HttpError(Exception):
@@ -151,7 +162,7 @@ class RestApp:
     # --- ASGI -----------------------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             raise RuntimeError(f"RestApp serves http scopes only, got {scope['type']!r}")
@@ -164,15 +175,6 @@ class RestApp:
                 raise
             log.exception("internal error serving %s %s", scope.get("method"), scope.get("path"))
             await self._respond(send, 500, {"title": "An unexpected error occurred.", "status": 500})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     async def _serve(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         gw = self.gateway
