@@ -150,10 +150,6 @@ def _no_args(target: str, args: tuple[Any, ...]) -> None:
         raise _InvalidArguments(f"'{target}' expects no arguments, got {len(args)}")
 
 
-def _set_accounts(subs: Subscriptions, on: bool) -> None:
-    subs.accounts = on
-
-
 def _toggle(collection: set[Any], key: Any, on: bool) -> None:
     if on:
         collection.add(key)
@@ -161,33 +157,38 @@ def _toggle(collection: set[Any], key: Any, on: bool) -> None:
         collection.discard(key)
 
 
+def _subscription(name: str) -> tuple[bool, str] | None:
+    """``SubscribeOrders`` -> ``(True, "orders")``, ``UnsubscribeOrders`` -> ``(False, "orders")`` (any case);
+    None when ``name`` is neither kind of method."""
+    lowered = name.lower()
+    if not lowered.startswith(("subscribe", "unsubscribe")):
+        return None
+    return lowered.startswith("subscribe"), lowered.removeprefix("subscribe").removeprefix("unsubscribe")
+
+
 def _user_method(subs: Subscriptions, name: str, args: tuple[Any, ...]) -> bool:
     """Apply a user-hub method; False when the name is not one."""
-    lowered = name.lower()
-    on = lowered.startswith("subscribe")
-    kind = lowered.removeprefix("subscribe").removeprefix("unsubscribe")
-    if not lowered.startswith(("subscribe", "unsubscribe")):
+    parsed = _subscription(name)
+    if parsed is None:
         return False
+    on, kind = parsed
     if kind == "accounts":
         _no_args(name, args)
-        _set_accounts(subs, on)
-    elif kind == "orders":
-        _toggle(subs.orders, _account_id(name, args), on)
-    elif kind == "positions":
-        _toggle(subs.positions, _account_id(name, args), on)
-    elif kind == "trades":
-        _toggle(subs.trades, _account_id(name, args), on)
-    else:
+        subs.accounts = on
+        return True
+    sets = {"orders": subs.orders, "positions": subs.positions, "trades": subs.trades}
+    if kind not in sets:
         return False
+    _toggle(sets[kind], _account_id(name, args), on)
     return True
 
 
 def _market_method(subs: Subscriptions, name: str, args: tuple[Any, ...]) -> bool:
-    lowered = name.lower()
-    if not lowered.startswith(("subscribe", "unsubscribe")):
+    """Apply a market-hub method; False when the name is not one."""
+    parsed = _subscription(name)
+    if parsed is None:
         return False
-    on = lowered.startswith("subscribe")
-    kind = lowered.removeprefix("subscribe").removeprefix("unsubscribe")
+    on, kind = parsed
     sets = {"contractquotes": subs.quotes, "contracttrades": subs.market_trades, "contractmarketdepth": subs.depth}
     if kind not in sets:
         return False
