@@ -105,13 +105,14 @@ def measured(engine: Engine) -> Measured:
     trades: list[int] = []
     day = rules.calendar.trading_day(now)
     specs = enforcer.specs if enforcer is not None else {}
+    since = enforcer.day_start(now) if enforcer is not None else None  # the day's trades only, as the enforcer reads
     for account_id in sorted(mirror.account_ids):
         if engine.account_ids and account_id not in engine.account_ids:
             continue
         evaluation = enforcer.last.get(account_id) if enforcer is not None else None
         if evaluation is not None and evaluation.pnl is not None:
             pnls.append(evaluation.pnl.total)
-        snapshot = AccountSnapshot.from_mirror(mirror, account_id, now=now, contracts=specs)
+        snapshot = AccountSnapshot.from_mirror(mirror, account_id, now=now, contracts=specs, since=since)
         _, _, day_trades = measure(snapshot, rules, day)
         contracts.append(sum(abs(p.size) for p in snapshot.open_positions))
         trades.append(len({t.order_id for t in day_trades if not t.voided}))

@@ -232,7 +232,7 @@ class RiskEnforcer:
         try:
             now = self.clock.now()
             snapshot = AccountSnapshot.from_mirror(self.mirror, account_id, now=now, contracts=self.specs,
-                                                   since=self._day_start(now))
+                                                   since=self.day_start(now))
             evaluation = evaluate(snapshot, self.states.get(account_id, RiskState()), self.rules)
         except Exception:
             log.exception("risk evaluation of account %s failed; skipped", account_id)
@@ -246,7 +246,7 @@ class RiskEnforcer:
             self._handle(decision)
         return evaluation
 
-    def _day_start(self, now: datetime) -> datetime:
+    def day_start(self, now: datetime) -> datetime:
         """The start of the trading day of ``now`` (cached until its end): the evaluator's own day bounds, so handing
         it only the trades since then changes nothing it measures."""
         bounds = self._day
