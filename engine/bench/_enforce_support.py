@@ -40,6 +40,8 @@ from typing import Any
 import orjson
 import trio
 
+from engine.bench._simproc import stop_process
+
 CONTRACT = "CON.F.US.MES.Z26"
 FIRST_ACCOUNT = 7001
 USER, API_KEY = "bench-enforce", "bench-enforce-key"
@@ -225,15 +227,7 @@ async def open_simulator(accounts: int, limit: int, gap_ms: float,
         handle.url, handle.user, handle.api_key = words[1], words[2], words[3]
         yield handle
     finally:
-        with trio.CancelScope(shield=True):
-            if process.stdin is not None:
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await process.stdin.aclose()
-            with trio.move_on_after(5):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,20 @@ class SimProcess:
         await self.process.stdin.send_all(line.encode() + b"\n")
 
 
+async def stop_process(process: trio.Process, grace_s: float = 5.0) -> None:
+    """End a simulator process (shielded, so it runs on cancellation too): close its stdin, which tells it to stop,
+    give it ``grace_s`` to exit, then kill it."""
+    with trio.CancelScope(shield=True):
+        if process.stdin is not None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await process.stdin.aclose()
+        with trio.move_on_after(grace_s):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 @contextlib.asynccontextmanager
 async def open_simproc(mode: str, *options: str, start_timeout_s: float = 120.0) -> AsyncIterator[SimProcess]:
     """Start ``python -m engine.bench._simproc MODE OPTIONS`` and wait for its READY line; stop it on exit."""
@@ -73,15 +87,7 @@ async def open_simproc(mode: str, *options: str, start_timeout_s: float = 120.0)
             raise RuntimeError(f"the simulator process ({mode}) did not report READY")
         yield SimProcess(process, words[1:])
     finally:
-        with trio.CancelScope(shield=True):
-            if process.stdin is not None:
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await process.stdin.aclose()
-            with trio.move_on_after(5):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
 
 
 async def _lines(stream: trio.abc.ReceiveStream) -> Any:
