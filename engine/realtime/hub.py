@@ -373,26 +373,25 @@ class HubConnection:
     async def _keep_alive(self) -> None:
         interval = self.timings.keep_alive_s
         while True:
-            due = self.last_sent_at + interval
-            now = trio.current_time()
-            if now < due:
-                await trio.sleep(due - now)
-                continue
+            await _sleep_until_quiet(lambda: self.last_sent_at, interval)
             try:
                 await self._write(PING_RECORD)
             except HubConnectionLost:
                 return
 
     async def _server_timeout(self, limit_s: float) -> None:
-        while True:
-            due = self.last_received_at + limit_s
-            now = trio.current_time()
-            if now < due:
-                await trio.sleep(due - now)
-                continue
-            self.end(Disconnect(f"no message received for {limit_s:g} s (server timeout)",
-                                DisconnectKind.SERVER_TIMEOUT))
+        await _sleep_until_quiet(lambda: self.last_received_at, limit_s)
+        self.end(Disconnect(f"no message received for {limit_s:g} s (server timeout)", DisconnectKind.SERVER_TIMEOUT))
+
+
+async def _sleep_until_quiet(last: Callable[[], float], span_s: float) -> None:
+    """Return once ``span_s`` has passed on the Trio clock since ``last()``, which traffic keeps moving on: the
+    deadline is read again after every sleep instead of being rescheduled on each message."""
+    while True:
+        remaining = last() + span_s - trio.current_time()
+        if remaining <= 0:
             return
+        await trio.sleep(remaining)
 
 
 def _describe(exc: BaseException) -> str:
