@@ -606,27 +606,17 @@ class HubConnection:
     async def _keep_alive(self) -> None:
         interval = self._options.keep_alive_s
         while True:
-            due = self._last_sent + interval
-            now = trio.current_time()
-            if now < due:
-                await trio.sleep(due - now)
-                continue
+            await _sleep_until_quiet(lambda: self._last_sent, interval)
             if self._stale():
                 await trio.sleep(interval)
                 continue
             await self._write(PING_RECORD)
 
     async def _client_timeout(self, limit_s: float) -> None:
-        while True:
-            due = self._last_received + limit_s
-            now = trio.current_time()
-            if now < due:
-                await trio.sleep(due - now)
-                continue
-            log.info("hub %s: nothing received for %.0f s; closing", self.id, limit_s)
-            await self.close_quietly(Close("Client timeout elapsed without receiving a message from the client.",
-                                           allow_reconnect=True), 1000)
-            return
+        await _sleep_until_quiet(lambda: self._last_received, limit_s)
+        log.info("hub %s: nothing received for %.0f s; closing", self.id, limit_s)
+        await self.close_quietly(Close("Client timeout elapsed without receiving a message from the client.",
+                                       allow_reconnect=True), 1000)
 
     async def _watch_faults(self) -> None:
         while True:
@@ -642,6 +632,16 @@ class HubConnection:
                 await self._faults.wait_armed()  # nothing can fire: sleep until something is armed
             else:
                 await trio.sleep(self._options.fault_poll_s)  # armed with a probability: roll again later
+
+
+async def _sleep_until_quiet(last: Callable[[], float], span_s: float) -> None:
+    """Return once ``span_s`` has passed on the Trio clock since ``last()``, which traffic keeps moving on: the
+    deadline is read again after every sleep instead of being rescheduled on each message."""
+    while True:
+        remaining = last() + span_s - trio.current_time()
+        if remaining <= 0:
+            return
+        await trio.sleep(remaining)
 
 
 def _discard_backlog(subscriber: Any) -> bool:
