@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.protocol.models import HalfTradeModel, PositionModel
-from engine.risk.calendar import SessionWindow, TradingCalendar, parse_time_of_day, require_aware
+from engine.risk.calendar import SessionWindow, TradingCalendar, parse_time_of_day
 from engine.risk.decisions import Rule
 from engine.risk.inputs import AccountSnapshot
 from engine.risk.pnl import ContractSpec, Unrealized, realized_pnl, unrealized_pnl
@@ -77,8 +77,10 @@ class RiskRules:
 
 
 def trades_of_day(trades: Iterable[HalfTradeModel], calendar: TradingCalendar, day: date) -> list[HalfTradeModel]:
+    # No require_aware per trade: the wire models' Timestamp validator makes every timestamp aware (naive is read as
+    # UTC), and a naive one slipping through would still fail loudly on the comparison with the aware bounds.
     start, end = calendar.day_bounds(day)
-    return [t for t in trades if start <= require_aware(t.creation_timestamp, "trade timestamp") < end]
+    return [t for t in trades if start <= t.creation_timestamp < end]
 
 
 def symbol_keys(contract_id: str, spec: ContractSpec | None = None) -> frozenset[str]:
