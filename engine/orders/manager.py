@@ -398,7 +398,7 @@ class OrderManager:
                            else "not found yet; too early to trust a miss")
             lifecycle.verification_inconclusive(failure)
             if not last:
-                pause = min(policy.verification_timeout_s, 0.5 * 2**round_no)
+                pause = self._round_pause(round_no)
                 pause = max(pause, hint_s, policy.absence_grace_s - (trio.current_time() - order.last_send_end))
                 await trio.sleep(pause)
         return Verdict.INCONCLUSIVE
@@ -693,7 +693,7 @@ class OrderManager:
             model = await self._read_order(account_id, order_id)
             if model is not None:
                 return model
-            await trio.sleep(min(self.policy.verification_timeout_s, 0.5 * 2**round_no))
+            await trio.sleep(self._round_pause(round_no))
         return None
 
     # ================================================================================================ positions
@@ -803,7 +803,7 @@ class OrderManager:
                     return Verdict.FOUND
                 if now_size == before and trio.current_time() - send_end >= policy.absence_grace_s:
                     return Verdict.ABSENT
-            await trio.sleep(max(min(policy.verification_timeout_s, 0.5 * 2**round_no),
+            await trio.sleep(max(self._round_pause(round_no),
                                  policy.absence_grace_s - (trio.current_time() - send_end)))
         return Verdict.INCONCLUSIVE
 
@@ -833,7 +833,7 @@ class OrderManager:
                                                        known_size=_signed_size([position], position.contract_id)
                                                        or None)
                     actions.append({"close": position.contract_id, "kind": result.kind.value})
-            await trio.sleep(min(self.policy.verification_timeout_s, 0.5 * 2**round_no))
+            await trio.sleep(self._round_pause(round_no))
         return IntentResult("flatten", ResultKind.UNKNOWN, account_id, reason="could not verify the account flat",
                             details={"actions": actions, "remaining": remaining})
 
@@ -862,6 +862,10 @@ class OrderManager:
             return MutationOutcome(OutcomeKind.AMBIGUOUS, path,
                                    reason=f"no answer within the mutation deadline ({deadline_s:g} s)")
         return outcome
+
+    def _round_pause(self, round_no: int) -> float:
+        """Pause between verification reads: 0.5 s doubling per round, never longer than one read's timeout."""
+        return min(self.policy.verification_timeout_s, 0.5 * 2.0**round_no)
 
     async def _flush(self) -> None:
         await self.store.flush()
