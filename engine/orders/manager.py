@@ -583,8 +583,7 @@ class OrderManager:
     # ================================================================================================ cancel/modify
     async def cancel(self, account_id: int, order_id: int, *, priority: bool = False) -> IntentResult:
         """Cancel one order (any order of the account; this manager's own ones also drive their machine)."""
-        order = self._by_order_id.get(order_id)
-        tracked = order if order is not None and order.account_id == account_id else None
+        tracked = self._tracked_on(account_id, order_id)
         if tracked is not None and tracked.lifecycle.is_terminal:
             return self._op_result("cancel", ResultKind.REJECTED, account_id, order_id, tracked,
                                    message=f"order already {tracked.lifecycle.state.value}: nothing sent")
@@ -636,8 +635,7 @@ class OrderManager:
             raise ValueError("modify needs at least one of size, limit_price, stop_price")
         request = m.ModifyOrderRequest(account_id=account_id, order_id=order_id, size=size, limit_price=limit_price,
                                        stop_price=stop_price)
-        order = self._by_order_id.get(order_id)
-        tracked = order if order is not None and order.account_id == account_id else None
+        tracked = self._tracked_on(account_id, order_id)
         rounds = self.policy.verification_max_retries + 1
         attempts = 0
         for _ in range(rounds):
@@ -674,6 +672,11 @@ class OrderManager:
     def _resize(tracked: TrackedOrder | None, size: int | None) -> None:
         if tracked is not None and size is not None and size >= tracked.lifecycle.filled_quantity:
             tracked.lifecycle.size = size
+
+    def _tracked_on(self, account_id: int, order_id: int) -> TrackedOrder | None:
+        """This manager's order with that id, if it belongs to that account (a cancel/modify also drives it)."""
+        order = self._by_order_id.get(order_id)
+        return order if order is not None and order.account_id == account_id else None
 
     def _observe(self, tracked: TrackedOrder | None, model: m.OrderModel | None) -> None:
         if tracked is not None and model is not None and model.id == tracked.lifecycle.order_id:
