@@ -38,7 +38,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 import trio
 
@@ -365,7 +365,6 @@ class TokenManager:
             self._fail_permanently(PermanentLoginError(
                 "no credentials configured: set credentials.username and credentials.api_key (TOPSTEPX_USERNAME / "
                 "TOPSTEPX_API_KEY)", endpoint="/api/Auth/loginKey", sent=False))
-        assert self._username is not None and self._api_key is not None
         for attempt in range(self.max_retries + 1):
             try:
                 token = await self._auth.auth_login(self._username, self._api_key)
@@ -385,7 +384,8 @@ class TokenManager:
         reason = str(self._last_error) if self._last_error is not None else "login failed"
         self.lifecycle.login_failed(now, permanent=False, reason=reason[:200])
 
-    def _fail_permanently(self, exc: PermanentLoginError) -> None:
+    def _fail_permanently(self, exc: PermanentLoginError) -> NoReturn:
+        """Record the permanent failure, tell the listeners, and raise ``exc`` (never returns)."""
         self._failure = exc
         self.lifecycle.login_failed(trio.current_time(), permanent=True, reason=exc.code_name or "permanent")
         log.error("login failed permanently, not retrying (a human must act): %s", exc)
