@@ -41,7 +41,16 @@ import trio
 import yaml
 
 from engine.cli.config import config_path_from_args, parse_overrides, report_config_error
-from engine.cli.run import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, guarded, quiet_libraries, status_printer, write_state
+from engine.cli.run import (
+    EXIT_CONFIG,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    guarded,
+    quiet_libraries,
+    status_printer,
+    stop_on_signal_or_duration,
+    write_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +287,7 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
 
         async with trio.open_nursery() as nursery:
             await nursery.start(side_show)
-            nursery.start_soon(_stopper, engine, args.duration, finish, nursery.cancel_scope)
+            nursery.start_soon(stop_on_signal_or_duration, engine, args.duration, nursery.cancel_scope, finish)
             try:
                 await engine.run()
             finally:
@@ -309,33 +318,6 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
             write_state(args.state_out, final)
         result["code"] = EXIT_MISMATCH if differences or summary.duplicate_orders else EXIT_OK
         sim_nursery.cancel_scope.cancel()
-
-
-async def _stopper(engine: Any, duration_s: float | None, finish: Any, hard: trio.CancelScope) -> None:
-    """The duration (after ready) or the first SIGINT/SIGTERM ends the run through ``finish``; a second signal
-    stops at once."""
-    import signal
-
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            if duration_s is not None:
-                async def timer() -> None:
-                    await engine.ready_event.wait()
-                    await trio.sleep(duration_s)
-                    engine.status(f"--duration {duration_s:g} s reached: stopping")
-                    await finish()
-
-                nursery.start_soon(timer)
-            stops = 0
-            async for signum in signals:
-                stops += 1
-                name = signal.Signals(signum).name
-                if stops == 1:
-                    engine.status(f"{name}: stopping gracefully (again to stop at once)")
-                    nursery.start_soon(finish)
-                else:
-                    engine.status(f"{name}: stopping now")
-                    hard.cancel()
 
 
 __all__ = ["EXIT_CONFIG", "StatusCounter", "run_simulated"]

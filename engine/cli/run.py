@@ -36,7 +36,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -166,16 +166,28 @@ def run_engine(settings: Any, *, duration_s: float | None, state_out: Path | Non
     return code
 
 
-async def stop_on_signal_or_duration(engine: Any, duration_s: float | None, hard: trio.CancelScope) -> None:
-    """First SIGINT/SIGTERM (or the duration after ready): graceful stop. A second signal: cancel at once."""
+async def stop_on_signal_or_duration(
+    engine: Any, duration_s: float | None, hard: trio.CancelScope,
+    finish: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """First SIGINT/SIGTERM (or the duration after ready): graceful stop. A second signal: cancel at once.
+
+    The graceful stop is ``engine.stop()``, or ``finish`` run in this task's nursery when given (``run --simulate``
+    first syncs and compares against the simulator)."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
+            def graceful() -> None:
+                if finish is None:
+                    engine.stop()
+                else:
+                    nursery.start_soon(finish)
+
             if duration_s is not None:
                 async def timer() -> None:
                     await engine.ready_event.wait()
                     await trio.sleep(duration_s)
                     engine.status(f"--duration {duration_s:g} s reached: stopping")
-                    engine.stop()
+                    graceful()
 
                 nursery.start_soon(timer)
             stops = 0
@@ -184,7 +196,7 @@ async def stop_on_signal_or_duration(engine: Any, duration_s: float | None, hard
                 name = signal.Signals(signum).name
                 if stops == 1:
                     engine.status(f"{name}: stopping gracefully (again to stop at once)")
-                    engine.stop()
+                    graceful()
                 else:
                     engine.status(f"{name}: stopping now")
                     hard.cancel()
