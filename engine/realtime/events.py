@@ -14,8 +14,7 @@ ones of its replacement.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import trio
 
@@ -23,9 +22,11 @@ QUOTE_TARGET: Final = "GatewayQuote"
 LOGOUT_TARGET: Final = "GatewayLogout"
 
 
-@dataclass(frozen=True, slots=True)
-class HubEvent:
-    """One server-to-client invocation, exactly as received (``arguments`` unchanged: the mirror unwraps them)."""
+class HubEvent(NamedTuple):
+    """One server-to-client invocation, exactly as received (``arguments`` unchanged: the mirror unwraps them).
+
+    A named tuple: one is built per event on the hot path, where a frozen dataclass's construction costs several
+    times as much (see :class:`engine.protocol.signalr.Invocation`)."""
 
     hub: str
     target: str
@@ -44,6 +45,9 @@ class HubEvent:
 
 class Delivery(Protocol):
     async def deliver(self, event: HubEvent) -> None: ...
+
+    async def deliver_many(self, events: list[HubEvent]) -> None:
+        """The events of one frame, in order (one call instead of one per event)."""
 
     async def run(self) -> None: ...
 
@@ -66,6 +70,16 @@ class OrderedDelivery:
         except trio.WouldBlock:
             await self._sink.send(event)
         self.delivered += 1
+
+    async def deliver_many(self, events: list[HubEvent]) -> None:
+        """:meth:`deliver` for each of ``events`` in order, without a call per event."""
+        send_nowait = self._sink.send_nowait
+        for event in events:
+            try:
+                send_nowait(event)
+            except trio.WouldBlock:
+                await self._sink.send(event)
+            self.delivered += 1
 
     async def run(self) -> None:
         """Nothing to pump (delivery is direct); exists so both deliveries run the same way."""
@@ -118,6 +132,10 @@ class CoalescingDelivery:
         self._wakeup.set()
         await trio.lowlevel.checkpoint()
 
+    async def deliver_many(self, events: list[HubEvent]) -> None:
+        for event in events:
+            await self.deliver(event)
+
     async def run(self) -> None:
         while True:
             while not self._queue:
@@ -136,5 +154,5 @@ def _merge(older: HubEvent, newer: HubEvent) -> HubEvent:
     if len(older.arguments) == 2 and len(newer.arguments) == 2:
         old_payload, new_payload = older.arguments[1], newer.arguments[1]
         if isinstance(old_payload, dict) and isinstance(new_payload, dict):
-            return replace(newer, arguments=(newer.arguments[0], {**old_payload, **new_payload}))
+            return newer._replace(arguments=(newer.arguments[0], {**old_payload, **new_payload}))
     return newer

@@ -434,7 +434,7 @@ class HubManager:
     async def _session(self, ws: WebSocketLike, token: str, generation: int, epoch: int,
                        ended: list[Disconnect]) -> str | None:
         conn = HubConnection(ws, name=self.name, generation=generation, timings=self._timings,
-                             on_invocation=self._handler(generation), max_message_size=self._max_message_size)
+                             on_events=self._handler(generation), max_message_size=self._max_message_size)
         try:
             await conn.handshake()
         except HandshakeFailed as exc:
@@ -466,19 +466,29 @@ class HubManager:
         ended.append(conn.disconnect)
         return None
 
-    def _handler(self, generation: int) -> Callable[[Invocation], Awaitable[None]]:
-        async def handle(invocation: Invocation) -> None:
+    def _handler(self, generation: int) -> Callable[[list[Invocation]], Awaitable[None]]:
+        name, new_tuple = self.name, tuple.__new__  # HubEvent without its Python-level __new__ (hot path)
+
+        async def handle(invocations: list[Invocation]) -> None:
+            """The events of one frame: stamped once, handed to the delivery together. A ``GatewayLogout`` ends the
+            connection, so nothing after it in the frame is delivered (the reconnect's reconciliation covers it)."""
             now = trio.current_time()
-            self.events_received += 1
             self._last_event_at = now
+            events = []
+            logout = False
+            for invocation in invocations:
+                events.append(new_tuple(HubEvent, (name, invocation.target, invocation.arguments, generation, now)))
+                if invocation.target == LOGOUT_TARGET:
+                    logout = True
+                    break
+            self.events_received += len(events)
             try:
-                await self._delivery.deliver(HubEvent(self.name, invocation.target, invocation.arguments, generation,
-                                                      now))
+                await self._delivery.deliver_many(events)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 log.warning("%s hub: the event sink was closed; closing the hub", self.name)
                 self.close("event sink closed")
                 return
-            if invocation.target == LOGOUT_TARGET:
+            if logout:
                 self._on_logout(generation)
 
         return handle

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pydantic
+
 from engine.protocol.enums import OrderStatus
 from engine.protocol.models import (
     GatewayQuote,
@@ -62,11 +64,12 @@ from engine.state.changes import (
 from engine.state.payloads import (
     MARKET_EVENTS,
     QUOTE_EVENT,
-    USER_EVENTS,
-    Item,
+    USER_VALIDATORS,
     Malformed,
+    UserModel,
     parse_quote,
-    parse_user,
+    single_object,
+    summarise,
     unwrap,
 )
 
@@ -198,6 +201,13 @@ class StateMirror:
             self.counters.buffered += 1
             self._buffer.append((target, arguments))
             return
+        # The hot path (one call per event): the one object of the usual shapes, validated and applied.
+        validate = USER_VALIDATORS.get(target)
+        if validate is not None:
+            data = single_object(arguments)
+            if data is not None:
+                self._apply_object(target, validate, data)
+                return
         self._apply_user_event(target, arguments)
 
     def on_market_event(self, target: str, arguments: Sequence[Any]) -> None:
@@ -216,20 +226,27 @@ class StateMirror:
         self.apply_quote(contract_id, data)
 
     def _apply_user_event(self, target: str, arguments: Sequence[Any]) -> None:
-        if target not in USER_EVENTS:
+        validate = USER_VALIDATORS.get(target)
+        if validate is None:
             self.counters.unknown_events += 1
             log.debug("state mirror: ignoring unknown user event %r", target)
+            return
+        data = single_object(arguments)
+        if data is not None:  # the hot path: one object, bare or in one wrapper
+            self._apply_object(target, validate, data)
             return
         for item in unwrap(arguments):
             if isinstance(item, Malformed):
                 self._malformed(target, item.reason)
                 continue
-            self._apply_item(target, item)
+            self._apply_object(target, validate, item.data)
 
-    def _apply_item(self, target: str, item: Item) -> None:
-        model = parse_user(target, item)
-        if isinstance(model, Malformed):
-            self._malformed(target, model.reason)
+    def _apply_object(self, target: str, validate: Callable[[dict[str, Any]], UserModel], data: dict[str, Any]) \
+            -> None:
+        try:
+            model = validate(data)
+        except pydantic.ValidationError as exc:
+            self._malformed(target, summarise(exc))
             return
         self.counters.applied[target] += 1
         if isinstance(model, OrderModel):  # the most frequent event first

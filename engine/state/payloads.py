@@ -11,8 +11,9 @@ each item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 import pydantic
@@ -43,7 +44,10 @@ _MODELS: Final[dict[str, type[UserModel]]] = {
     POSITION_EVENT: PositionModel,
     TRADE_EVENT: HalfTradeModel,
 }
-_VALIDATORS: Final = {target: model.__pydantic_validator__ for target, model in _MODELS.items()}
+USER_VALIDATORS: Final[Mapping[str, Callable[[dict[str, Any]], UserModel]]] = MappingProxyType({
+    target: model.__pydantic_validator__.validate_python for target, model in _MODELS.items()})
+"""User event target -> the function that validates one payload object into its model (raising
+``pydantic.ValidationError``): model_validate without its Python wrapper, the mirror's hot path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,20 +92,29 @@ def _walk(value: Any, action: int | None, depth: int, out: list[Item | Malformed
         out.append(Malformed(f"expected an object, got {type(value).__name__}"))
 
 
-def unwrap(arguments: Sequence[Any]) -> list[Item | Malformed]:
-    """Every object in a user-hub Invocation's ``arguments``: ``[{action, data}]``, ``[{...}]``, ``[[...]]``, or a
-    wrapper whose ``data`` is itself a list. An empty list yields nothing; a scalar yields a :class:`Malformed`."""
+def single_object(arguments: Sequence[Any]) -> dict[str, Any] | None:
+    """The object of the two shapes nearly every event has, one wrapper around one object (``[{action, data}]``) or
+    one bare object (``[{...}]``); None for any other shape (:func:`unwrap` reads those). The hot path of the mirror:
+    the same object :func:`unwrap` would yield, without building a list and an :class:`Item` for it."""
     if type(arguments) in _SEQUENCES and len(arguments) == 1 and type(arguments[0]) is dict:
-        # Hot path, the two shapes of nearly every event: one wrapper around one object, or one bare object. Same
-        # result as the walk below; a wrapper of a wrapper or of a list takes the walk.
         value = arguments[0]
         data = value.get("data")
         if type(data) is dict and (len(value) == 1 or (len(value) == 2 and "action" in value)):
             if not _is_wrapper(data):
-                raw_action = value.get("action")
-                return [Item(data, raw_action if type(raw_action) is int else None)]
+                return data
         elif not _is_wrapper(value):
-            return [Item(value, None)]
+            return value
+    return None
+
+
+def unwrap(arguments: Sequence[Any]) -> list[Item | Malformed]:
+    """Every object in a user-hub Invocation's ``arguments``: ``[{action, data}]``, ``[{...}]``, ``[[...]]``, or a
+    wrapper whose ``data`` is itself a list. An empty list yields nothing; a scalar yields a :class:`Malformed`."""
+    data = single_object(arguments)
+    if data is not None:  # same result as the walk below; a wrapper of a wrapper or of a list takes the walk
+        wrapper = arguments[0]
+        raw_action = wrapper.get("action") if wrapper is not data else None
+        return [Item(data, raw_action if type(raw_action) is int else None)]
     if not isinstance(arguments, list | tuple):
         return [Malformed(f"arguments are not a list but {type(arguments).__name__}")]
     if not arguments:
@@ -114,14 +127,13 @@ def unwrap(arguments: Sequence[Any]) -> list[Item | Malformed]:
 
 def parse_user(target: str, item: Item) -> UserModel | Malformed:
     """The typed payload of a user-hub event, or why it could not be read."""
-    validator = _VALIDATORS.get(target)
-    if validator is None:
+    validate = USER_VALIDATORS.get(target)
+    if validate is None:
         return Malformed(f"unknown user event {target!r}")
     try:
-        model: UserModel = validator.validate_python(item.data)  # model_validate without its Python wrapper
-        return model
+        return validate(item.data)
     except pydantic.ValidationError as exc:
-        return Malformed(_summarise(exc))
+        return Malformed(summarise(exc))
 
 
 def parse_quote(arguments: Sequence[Any]) -> tuple[str, dict[str, Any]] | Malformed:
@@ -137,11 +149,12 @@ def parse_quote(arguments: Sequence[Any]) -> tuple[str, dict[str, Any]] | Malfor
     try:
         GatewayQuote.model_validate(items[0].data)
     except pydantic.ValidationError as exc:
-        return Malformed(_summarise(exc))
+        return Malformed(summarise(exc))
     return contract_id, items[0].data
 
 
-def _summarise(exc: pydantic.ValidationError) -> str:
+def summarise(exc: pydantic.ValidationError) -> str:
+    """The first three problems of a validation error, one line (what the mirror logs for a malformed payload)."""
     parts = []
     for error in exc.errors()[:3]:
         loc = ".".join(str(p) for p in error["loc"]) or "$"

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.protocol import models as m
-from engine.protocol.signalr import Invocation, MessageDecoder, ProtocolError
+from engine.protocol.signalr import HandshakeResponse, Invocation, MessageDecoder, Ping, ProtocolError, StreamReader
 
 _FRACTIONS = st.text(alphabet="0123456789", min_size=0, max_size=9)
 _ZONES = st.sampled_from(["", "Z", "z", "+00:00", "-05:00", "+05:30", " ", "+0000"])
@@ -74,3 +74,72 @@ def test_unknown_fields_are_still_counted_beside_a_target() -> None:
     decoder = MessageDecoder()
     assert decoder.decode(b'{"type":1,"target":"T","arguments":[],"new":1}') == Invocation("T", ())
     assert decoder.unknown_fields == {"Invocation.new": 1}
+
+
+_EVENT_RECORDS = st.builds(lambda target, arguments: orjson.dumps({"type": 1, "target": target,
+                                                                   "arguments": arguments}).decode(),
+                           st.text(min_size=1, max_size=12), st.lists(_JSON, max_size=3))
+_OTHER_RECORDS = st.sampled_from([
+    '{"type":6}',  # a Ping
+    '{"type":3,"invocationId":"1","result":true}',  # a Completion
+    '{"type":1,"target":"T","arguments":[],"new":1}',  # an unknown field (counted)
+    '{"type":42}',  # an unknown type (counted)
+    '{"type":1,"target":"A","arguments":[]},{"type":1,"target":"B","arguments":[]}',  # two values: not a record
+    '[{"type":1,"target":"A","arguments":[]}]',  # an array, not an object
+    '{"type":1,"target":5,"arguments":[]}',  # a mistyped target
+    'not json', '', ' ', '{"type":1,"target":"T","arguments":[]', '"\\u001e"',
+])
+
+
+def _general(complete_frames: list[str]) -> tuple[list[Any], Any, dict[str, int], dict[int, int]]:
+    """What the record-by-record path makes of the frames: messages, or the first ProtocolError's text (a frame that
+    raises yields none of its messages: StreamReader.feed returns all of a frame's messages or raises)."""
+    reader = StreamReader("client")
+    reader.feed("{}\x1e")
+    out: list[Any] = []
+    try:
+        for frame in complete_frames:
+            out.extend([reader.decoder.decode(r) for r in reader.records.feed(frame)])
+    except ProtocolError as exc:
+        return out, str(exc), dict(reader.decoder.unknown_fields), dict(reader.decoder.unknown_types)
+    return out, None, dict(reader.decoder.unknown_fields), dict(reader.decoder.unknown_types)
+
+
+@given(st.lists(st.lists(_EVENT_RECORDS | _OTHER_RECORDS, min_size=1, max_size=8), min_size=1, max_size=4),
+       st.integers(min_value=0, max_value=40))
+def test_whole_frame_fast_path_reads_what_the_record_path_reads(frames: list[list[str]], cut: int) -> None:
+    """StreamReader.feed parses a frame of nothing but server events in one go; any frame, valid or not, must yield
+    the same messages, the same error and the same counters as decoding it record by record."""
+    texts = ["\x1e".join(records) + "\x1e" for records in frames]
+    if cut and len(texts[0]) > cut:  # a record split across two frames as well
+        texts = [texts[0][:cut], texts[0][cut:], *texts[1:]]
+    expected, error, unknown_fields, unknown_types = _general(texts)
+    reader = StreamReader("client")
+    reader.feed("{}\x1e")
+    out: list[Any] = []
+    try:
+        for text in texts:
+            out.extend(reader.feed(text))
+    except ProtocolError as exc:
+        assert str(exc) == error
+    else:
+        assert error is None
+    assert out == expected
+    assert (reader.decoder.unknown_fields, reader.decoder.unknown_types) == (unknown_fields, unknown_types)
+
+
+def test_a_frame_of_events_is_one_parse_and_keeps_order() -> None:
+    reader = StreamReader("client")
+    assert reader.feed('{}\x1e{"type":1,"target":"A","arguments":[1]}\x1e') == [HandshakeResponse(),
+                                                                                  Invocation("A", (1,))]
+    frame = "".join(f'{{"type":1,"target":"E{i}","arguments":[{{"n":{i}}}]}}\x1e' for i in range(300))
+    events = reader.feed(frame + '{"type":1,"target":"tail"')
+    assert events == [Invocation(f"E{i}", ({"n": i},)) for i in range(300)]
+    assert reader.feed(',"arguments":[]}\x1e') == [Invocation("tail", ())]
+
+
+def test_a_text_frame_after_a_binary_tail_takes_the_record_path() -> None:
+    reader = StreamReader("client")
+    reader.feed("{}\x1e")
+    assert reader.feed(b'{"type":1,"target":"A",') == []
+    assert reader.feed('"arguments":[]}\x1e{"type":6}\x1e') == [Invocation("A", ()), Ping()]
