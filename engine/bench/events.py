@@ -34,6 +34,7 @@ from engine.bench._simproc import SimProcess, open_simproc
 from engine.bench._support import ACCOUNTS, frames, machine_note, user_event_mix
 from engine.protocol.signalr import PING_RECORD, Invocation, StreamReader, encode, encode_handshake_request
 from engine.realtime import HubEvent, ReconnectContext, tune_gc_for_event_path, user_hub, user_subscriptions
+from engine.realtime.transport import RECEIVE_BUFFER_SIZE
 from engine.state import StateMirror, feed_mirror
 
 TARGET_RATIO = 0.5
@@ -110,7 +111,10 @@ def _text(data: str | bytes) -> str:
 async def _raw_session(sim: SimProcess, count: int, kind: str) -> Run:
     """The floor (``parse``) or the transport-only loop (``transport``) on a bare trio-websocket connection."""
     seen = 0
-    async with trio_websocket.open_websocket_url(_hub_ws_url(sim), max_message_size=1 << 24) as ws:
+    # The engine's own socket settings (engine/realtime/transport.py), so the three runs differ only in what they do
+    # with the frames: the floor is the best this machine does with the same transport.
+    async with trio_websocket.open_websocket_url(_hub_ws_url(sim), max_message_size=1 << 24,
+                                                 receive_buffer_size=RECEIVE_BUFFER_SIZE) as ws:
         subs = user_subscriptions(ACCOUNTS)
         setup = [encode(Invocation(s.subscribe, s.args, str(i))) for i, s in enumerate(subs)]
         # The handshake alone first, as the engine does: the simulator answers subscriptions that ride in the

@@ -22,6 +22,10 @@ from settings.fields import ws_url
 
 DEFAULT_MAX_MESSAGE_SIZE: Final = 8 * 1024 * 1024
 """Largest websocket message accepted (depth snapshots exceed 10 KB; the issue asks for at least 1 MiB)."""
+RECEIVE_BUFFER_SIZE: Final = 64 * 1024
+"""Bytes asked of the socket per read. trio-websocket's default (4 KiB) splits a hub frame of a few hundred events
+(~100 KB) into ~25 reads, each a pass through the socket, wsproto's parser and the message assembly: on the events
+benchmark the transport cost 2.7 us of CPU per event with 4 KiB reads and 1.2-1.7 us with 64 KiB (no gain beyond)."""
 
 
 class WebSocketLike(Protocol):
@@ -45,6 +49,7 @@ def socket_connector(
     return trio_websocket.open_websocket_url(
         url,
         max_message_size=max_message_size,
+        receive_buffer_size=RECEIVE_BUFFER_SIZE,
         connect_timeout=connect_timeout_s,
         disconnect_timeout=min(connect_timeout_s, 5.0),
     )
