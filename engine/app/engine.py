@@ -244,7 +244,7 @@ class Engine:
         # 6. market hub: subscriptions follow the contracts held or worked
         market = self.market_hub = hub_from_settings(
             self.settings, "market", TokenManagerProvider(client.tokens), send, connector=self._connector,
-            listeners=[self._hub_listener("market")], **self._hub_options)
+            listeners=[self._hub_listener("market")], wall_clock=self.clock, **self._hub_options)
         follow_watched_contracts(mirror, market.set_market_contracts)
         await nursery.start(market.run)
 

@@ -29,23 +29,28 @@ another attempt or give up); this task does the I/O and the timing around it:
   its round trip is the latency; an error Completion for the unknown method is an answer too), and a watchdog that
   forces a reconnect after ``staleThreshold`` without any message. User-hub liveness comes from the server's pings,
   not from traffic (a flat account is quiet for hours); the market hub's watchdog also watches the feed while
-  contracts are subscribed. :meth:`HubManager.health` returns a :class:`~engine.realtime.health.HubHealth`.
+  contracts are subscribed and the market is open (``market_hours``, CME Globex by default: a closed market is
+  silent by nature, and its silence counts from the next open). :meth:`HubManager.health` returns a
+  :class:`~engine.realtime.health.HubHealth`.
 - Every machine transition reaches the listeners (for the store) and the seed's hooks (:meth:`HubManager.on`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import trio
 import trio_websocket
 
 from engine.protocol.signalr import Invocation
+from engine.protocol.timebase import WallClock
 from engine.realtime.backoff import ReconnectBackoff
 from engine.realtime.errors import (
     HandshakeFailed,
@@ -62,6 +67,7 @@ from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTi
 from engine.realtime.subscriptions import QUOTES, Subscription, market_subscriptions, user_subscriptions
 from engine.realtime.tokens import TokenProvider
 from engine.realtime.transport import DEFAULT_MAX_MESSAGE_SIZE, Connector, WebSocketLike, hub_url, socket_connector
+from engine.risk.calendar import CME_GLOBEX
 from machines.connection import ConnectionLifecycle, ConnectionState, Hook, hook_of
 from machines.observe import Transition, TransitionListener
 from settings import SignalrSettings
@@ -104,6 +110,14 @@ class ReconnectContext:
 Reconciler = Callable[[ReconnectContext], Awaitable[None]]
 
 
+class MarketHours(Protocol):
+    """When the market trades (:data:`engine.risk.calendar.CME_GLOBEX` is one): pure, "now" is an argument."""
+
+    def is_open(self, now: datetime) -> bool: ...
+
+    def next_open(self, now: datetime) -> datetime: ...
+
+
 class HubManager:
     """Keeps one hub connected; see the module docstring. Run :meth:`run` in a nursery (``await nursery.start``)."""
 
@@ -121,6 +135,8 @@ class HubManager:
         reconcile_initial: bool = False,
         coalesce: Iterable[str] = (),
         feed_watchdog: bool = False,
+        market_hours: MarketHours | None = None,
+        wall_clock: WallClock | None = None,
         heartbeat_target: str = DEFAULT_HEARTBEAT_TARGET,
         jitter: float = 0.2,
         rng: random.Random | None = None,
@@ -148,6 +164,8 @@ class HubManager:
         coalesce_set = frozenset(coalesce)
         self._delivery: Delivery = CoalescingDelivery(sink, coalesce_set) if coalesce_set else OrderedDelivery(sink)
         self._feed_watchdog = feed_watchdog
+        self._market_hours = market_hours
+        self._wall_clock = wall_clock if wall_clock is not None else WallClock()
         self._heartbeat_target = heartbeat_target
         self._max_message_size = max_message_size
         self._market_feeds = tuple(market_feeds)
@@ -607,6 +625,8 @@ class HubManager:
     async def _watchdog(self, conn: HubConnection) -> None:
         stale = self._stale_threshold_s
         connected_at = trio.current_time()
+        market_open_from = -math.inf
+        """The latest market open seen from this socket: the feed's silence counts from then, not from the close."""
         while True:
             now = trio.current_time()
             due = conn.last_received_at + stale
@@ -614,7 +634,11 @@ class HubManager:
             if now >= due:
                 reason = f"stale: no message for {stale:g} s"
             elif self._feed_watchdog and self._groups.get(CONTRACTS_GROUP):
-                reference = max(self._last_event_at or 0.0, connected_at, self._contracts_changed_at)
+                opens_at = self._market_opens_at()
+                if opens_at is not None:  # closed: silence is normal until staleThreshold after the next open
+                    market_open_from = opens_at
+                reference = max(self._last_event_at or 0.0, connected_at, self._contracts_changed_at,
+                                market_open_from)
                 feed_due = reference + stale
                 if now >= feed_due:
                     reason = f"stale feed: no market event for {stale:g} s"
@@ -624,6 +648,16 @@ class HubManager:
                 conn.end(Disconnect(reason, DisconnectKind.STALE))
                 return
             await trio.sleep(max(due - now, 0.0))
+
+    def _market_opens_at(self) -> float | None:
+        """The Trio time at which a closed market opens again; None while it is open (or its hours are unknown)."""
+        hours = self._market_hours
+        if hours is None:
+            return None
+        now = self._wall_clock.now()
+        if hours.is_open(now):
+            return None
+        return self._wall_clock.trio_time_at(hours.next_open(now))
 
     # --- tokens ---------------------------------------------------------------------------------------------------
     async def _watch_tokens(self) -> None:
@@ -670,7 +704,9 @@ def user_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEv
 
 
 def market_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:
-    """The market hub: quotes coalesce per contract, and the feed has its own stale watchdog."""
+    """The market hub: quotes coalesce per contract, and the feed has its own stale watchdog while CME Globex is open
+    (pass ``wall_clock=`` to read "now" from the engine's clock; ``market_hours=None`` watches around the clock)."""
     kwargs.setdefault("coalesce", ("GatewayQuote",))
     kwargs.setdefault("feed_watchdog", True)
+    kwargs.setdefault("market_hours", CME_GLOBEX)
     return HubManager("market", url, tokens, sink, **kwargs)

@@ -131,3 +131,12 @@ class SessionWindow:
         """The first window opening strictly after ``now`` (days are never empty, so one is always within a week)."""
         now = require_aware(now)
         return min(opens for opens, _ in self._windows(now, 0, 8, self.close) if opens > now)
+
+
+CME_GLOBEX = SessionWindow.build(ZoneInfo("America/Chicago"), time(17, 0), time(16, 0), None,
+                                 ("Sun", "Mon", "Tue", "Wed", "Thu"))
+"""When the CME Globex futures the Gateway lists (equity index, energy, metals) trade: Sunday 17:00 to Friday 16:00
+Chicago time, halted 16:00-17:00 every day; as one window per opening day, from 17:00 to 16:00 the next day.
+``CME_GLOBEX.is_open(instant)`` answers "is the market open at this instant" and ``next_open`` when it opens again.
+Why it lives here: it is the same week-and-zone arithmetic as the risk rules' trading session (DST included). Not
+known: exchange holidays and the shorter breaks of some products (grains); there the market looks open."""

@@ -380,7 +380,8 @@ async def test_market_feed_watchdog_reconnects_a_silent_feed(nursery, app, gatew
     send, _ = trio.open_memory_channel[HubEvent](100)
     recorder = Recorder()
     cfg = _signalr(health={"ping_interval": 30_000, "ping_timeout": 5_000, "stale_threshold": 60_000})
-    manager = market_hub(MARKET_URL, tokens, send, connector=connector, signalr=cfg, listeners=[recorder])
+    manager = market_hub(MARKET_URL, tokens, send, connector=connector, signalr=cfg, listeners=[recorder],
+                         market_hours=None)  # around the clock: market hours are test_market_hours.py's
     await start(nursery, manager)
     await manager.wait_connected()
     await trio.sleep(200)  # no contracts subscribed: silence of the feed is expected
