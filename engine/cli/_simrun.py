@@ -18,9 +18,10 @@ summary is what the Gateway's rate windows refused the engine (its limiter's job
 ones are listed beside it, with the limiter's own count of every 429 it rode out.
 
 The end of a run is a controlled comparison: the trader and the fault schedule stop, faults are disarmed and prices
-freeze, the engine reconciles once more, stops gracefully, and its final mirrored state is compared with the
-simulator's truth. The summary reports it with the counters; duplicates are counted from the simulator's orders
-(more than one order per customTag).
+freeze, the engine reconciles once more, waits until its mirror has caught up with the simulator (the events of what
+was still in flight, an enforcement close or a fill, arrive after the reconciliation; :func:`caught_up`), stops
+gracefully, and its final mirrored state is compared with the simulator's truth. The summary reports it with the
+counters; duplicates are counted from the simulator's orders (more than one order per customTag).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ DEMO_RISK_RULES: dict[str, Any] = {
 }
 QUIESCE_S = 1.5
 FINAL_SYNC_TIMEOUT_S = 30.0
+CATCH_UP_TIMEOUT_S = 5.0
+"""How long the final comparison waits for the mirror to show what the simulator holds before reporting the rest."""
 
 
 class StatusCounter:
@@ -177,6 +180,35 @@ def _settings(args: argparse.Namespace, base_url: str, tmp: Path) -> Any:
     return load_settings(path, env=env_without_creds, overrides=overrides)
 
 
+async def caught_up(engine: Any, truth: Callable[[], Mapping[str, Any]], timeout_s: float) -> bool:
+    """Wait until the engine's mirror equals ``truth()`` on the watched accounts, looking again at every change of
+    the mirror; False if it still differs after ``timeout_s`` (the summary then lists the differences).
+
+    Why not a fixed pause: after the final reconciliation, what the engine had in flight (a risk close, an order's
+    fill) still reaches the mirror as events, a few milliseconds later on an idle machine and whenever the scheduler
+    gets to it under load. Equality is the condition the comparison needs; a pause only guessed how long it takes."""
+    from engine.app import state_differences
+
+    mirror = engine.mirror
+    if mirror is None:
+        return True
+    changed = trio.Event()
+
+    def on_change(_: object) -> None:
+        changed.set()
+
+    unsubscribe = mirror.subscribe(on_change)
+    try:
+        with trio.move_on_after(timeout_s):
+            while state_differences(engine.snapshot(), truth(), engine.account_ids):
+                await changed.wait()
+                changed = trio.Event()
+            return True
+        return False
+    finally:
+        unsubscribe()
+
+
 def run_simulated(args: argparse.Namespace) -> int:
     from settings import ConfigError
     from simulator.faults import PROFILES
@@ -282,7 +314,7 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
                 if engine.reconciler is not None:
                     status("final reconciliation before the comparison")
                     await engine.reconciler.reconcile("manual")
-                await trio.sleep(0.5)
+                await caught_up(engine, gateway.snapshot, CATCH_UP_TIMEOUT_S)
             engine.stop()
 
         async with trio.open_nursery() as nursery:
