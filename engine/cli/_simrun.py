@@ -295,6 +295,7 @@ async def _main(args: argparse.Namespace, tmp: Path, result: dict[str, int]) -> 
                     task_status.started()
                     await engine.ready_event.wait()
                     await nursery.start(trader.run)
+                    status(f"scripted trader trading account(s) {', '.join(map(str, tradeable))}")
                     if profile is not None:
                         nursery.start_soon(gateway.faults.run_profile, profile)
                     if dashboard:

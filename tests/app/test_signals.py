@@ -1,6 +1,10 @@
 """SIGTERM and SIGINT stop ``python -m engine run --simulate`` gracefully: exit code 0, the summary printed, and the
 database consistent afterwards (integrity check, the final mirrored state saved and equal to ``--state-out``, no
-order intent left unresolved, the hubs' journal ending in ``closed``). Real processes over loopback."""
+order intent left unresolved, the hubs' journal ending in ``closed``). Real processes over loopback.
+
+The signal goes out as soon as the run says the scripted trader is trading (its login and first order are then in
+flight), read from stdout: no fixed pause guessing when that is, which a loaded machine can outlast. Reconciliations
+are not spaced (``minInterval`` 0) so the final one does not wait out the seed's 5 s after the initial sync."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import trio
 
 from engine.app import state_differences
 from engine.store import open_store
@@ -23,12 +26,12 @@ pytestmark = pytest.mark.system
 async def test_a_signal_stops_the_run_gracefully(signum: signal.Signals, tmp_path: Path) -> None:
     db, out = tmp_path / "engine.db", tmp_path / "final.json"
     proc = Proc("run", "--simulate", "--no-dashboard", "--seed", "2", "--state-out", str(out),
-                "--set", f"database.url=sqlite:///{db}")
+                "--set", f"database.url=sqlite:///{db}", "--set", "stateReconciliation.minInterval=0")
     try:
-        proc.wait_for("ready: watching account(s)", timeout_s=30)
-        await trio.sleep(3)  # real time (no MockClock here): the trader is trading, requests are in flight
+        proc.wait_for("ready: watching account(s)", timeout_s=60)  # ceilings only: a loaded machine is slow
+        proc.wait_for("scripted trader trading", timeout_s=60)
         proc.popen.send_signal(signum)
-        stderr = proc.finish(40)
+        stderr = proc.finish(60)
     finally:
         proc.stop()
     text = "\n".join(proc.lines)
