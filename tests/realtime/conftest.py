@@ -1,28 +1,16 @@
-"""Fixtures: a running simulated gateway, its app, a token provider and the in-memory connector (virtual time)."""
+"""Fixtures: a running simulated gateway and its app (the simulator's hub-test fixtures, one definition for both
+suites), a token provider and the in-memory connector (virtual time)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import trio
 
-from simulator.app import SimulatorApp, build_app
-from simulator.config import SimConfig
+from simulator.app import SimulatorApp
 from simulator.gateway import SimulatedGateway
 from tests.realtime.harness import MemoryConnector, SimTokens
+from tests.simulator.conftest import app, gateway
 
-
-@pytest.fixture
-async def gateway(nursery: trio.Nursery) -> AsyncIterator[SimulatedGateway]:
-    gw = SimulatedGateway(SimConfig(publish_market_data=False))
-    await nursery.start(gw.run)
-    yield gw
-
-
-@pytest.fixture
-def app(gateway: SimulatedGateway) -> SimulatorApp:
-    return build_app(gateway)
+__all__ = ["app", "connector", "gateway", "tokens"]
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ SimulatedGateway; events are published on the gateway's bus as the trading model
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -27,7 +26,7 @@ from engine.protocol.signalr import (
     encode,
     encode_handshake_request,
 )
-from simulator.app import SimulatorApp, build_app
+from simulator.app import build_app
 from simulator.bus import HubEvent
 from simulator.config import SimConfig
 from simulator.faults import DROP_EVENTS, DUPLICATE_EVENTS, OUTAGE, STOP_PINGS, WS_CLOSE, WS_DROP
@@ -36,18 +35,6 @@ from simulator.hubs import HubOptions
 from simulator.server import connect_in_memory
 from simulator.transport import SimulatorTransport
 from tests.simulator.hubclient import ACCOUNT, CONTRACT, Client, issue_token, open_client, order_event
-
-
-@pytest.fixture
-async def gateway(nursery: trio.Nursery) -> AsyncIterator[SimulatedGateway]:
-    gw = SimulatedGateway(SimConfig(publish_market_data=False))
-    await nursery.start(gw.run)
-    yield gw
-
-
-@pytest.fixture
-def app(gateway: SimulatedGateway) -> SimulatorApp:
-    return build_app(gateway)
 
 
 def _quote_event(contract_id: str = CONTRACT, last: float = 6350.25) -> HubEvent:

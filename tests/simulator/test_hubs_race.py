@@ -9,33 +9,23 @@ yet for the hub), and a bus overflow during the handshake does not count against
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import trio
 import trio.testing
 
 from engine.protocol.signalr import Close, Completion, HandshakeResponse, Invocation, encode, encode_handshake_request
-from simulator.app import build_app
+from simulator.app import SimulatorApp, build_app
 from simulator.bus import HubEvent
-from simulator.config import SimConfig
 from simulator.gateway import SimulatedGateway
 from simulator.hubs import HubOptions
 from tests.simulator.hubclient import ACCOUNT, open_client, order_event
 
 
-@pytest.fixture
-async def gateway(nursery: trio.Nursery) -> AsyncIterator[SimulatedGateway]:
-    gw = SimulatedGateway(SimConfig(publish_market_data=False))
-    await nursery.start(gw.run)
-    yield gw
-
-
 @pytest.mark.parametrize("subscribes", [1, 2, 3])
 async def test_event_right_after_pipelined_subscribe_completion_is_delivered(
-        nursery: trio.Nursery, gateway: SimulatedGateway, autojump_clock: trio.testing.MockClock,
+        nursery: trio.Nursery, app: SimulatorApp, gateway: SimulatedGateway, autojump_clock: trio.testing.MockClock,
         subscribes: int) -> None:
-    client = await open_client(nursery, build_app(gateway), gateway, handshake=False)
+    client = await open_client(nursery, app, gateway, handshake=False)
     invocations = [Invocation("SubscribeOrders", (ACCOUNT,), "orders")]
     invocations += [Invocation("SubscribeTrades", (ACCOUNT + n,), f"t{n}") for n in range(subscribes - 1)]
     await client.ws.send_message(encode_handshake_request() + "".join(encode(i) for i in invocations))
@@ -51,9 +41,9 @@ async def test_event_right_after_pipelined_subscribe_completion_is_delivered(
     assert event.arguments[0]["data"]["id"] == 1
 
 
-async def test_events_before_handshake_are_not_delivered(nursery: trio.Nursery, gateway: SimulatedGateway,
-        autojump_clock: trio.testing.MockClock) -> None:
-    client = await open_client(nursery, build_app(gateway), gateway, handshake=False)
+async def test_events_before_handshake_are_not_delivered(nursery: trio.Nursery, app: SimulatorApp,
+        gateway: SimulatedGateway, autojump_clock: trio.testing.MockClock) -> None:
+    client = await open_client(nursery, app, gateway, handshake=False)
     await trio.testing.wait_all_tasks_blocked()  # the connection is accepted and waits for its handshake
     gateway.bus.publish(HubEvent("user", "GatewayLogout", ({"reason": "before"},)))  # session-wide: reaches all
     await client.ws.send_message(encode_handshake_request() + encode(Invocation("SubscribeOrders", (ACCOUNT,), "a")))
