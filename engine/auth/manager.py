@@ -35,7 +35,7 @@ import binascii
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
@@ -343,46 +343,53 @@ class TokenManager:
 
     async def _try_validate(self, token: TokenRevision) -> str | None:
         """Refresh through Auth/validate with retries; ``None`` on success, else why it failed."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                new = await self._auth.auth_validate(token.token)
-            except AuthError as exc:  # the server refused the token itself: only a login helps
-                self._last_error = exc
-                return f"validate refused: {exc.code_name or exc.status}"
-            except GatewayError as exc:
-                self._last_error = exc
-                if self._log:
-                    log.warning("token refresh attempt %d failed: %s", attempt + 1, exc)
-                if attempt < self.max_retries:
-                    await trio.sleep(self._delay(attempt))
-                continue
-            await self._adopt(new, "refresh")
-            return None
-        return "refresh retries exhausted"
+        try:
+            new = await self._attempts("token refresh", lambda: self._auth.auth_validate(token.token),
+                                       refusal=AuthError)
+        except AuthError as exc:  # the server refused the token itself: only a login helps
+            self._last_error = exc
+            return f"validate refused: {exc.code_name or exc.status}"
+        if new is None:
+            return "refresh retries exhausted"
+        await self._adopt(new, "refresh")
+        return None
 
     async def _login(self) -> None:
         if not self._username or not self._api_key:
             self._fail_permanently(PermanentLoginError(
                 "no credentials configured: set credentials.username and credentials.api_key (TOPSTEPX_USERNAME / "
                 "TOPSTEPX_API_KEY)", endpoint="/api/Auth/loginKey", sent=False))
-        for attempt in range(self.max_retries + 1):
-            try:
-                token = await self._auth.auth_login(self._username, self._api_key)
-            except PermanentLoginError as exc:
-                self._fail_permanently(exc)
-            except GatewayError as exc:
-                self._last_error = exc
-                if self._log:
-                    log.warning("login attempt %d failed: %s", attempt + 1, exc)
-                if attempt < self.max_retries:
-                    await trio.sleep(self._delay(attempt))
-                continue
+        username, api_key = self._username, self._api_key
+        try:
+            token = await self._attempts("login", lambda: self._auth.auth_login(username, api_key),
+                                         refusal=PermanentLoginError)
+        except PermanentLoginError as exc:  # bad key, agreements not signed...: a human must act, never retried
+            self._fail_permanently(exc)
+        if token is not None:
             await self._adopt(token, "login")
             return
         now = trio.current_time()
         self._retry_not_before = now + self.retry_delays_s[-1]
         reason = str(self._last_error) if self._last_error is not None else "login failed"
         self.lifecycle.login_failed(now, permanent=False, reason=reason[:200])
+
+    async def _attempts(self, what: str, call: Callable[[], Awaitable[str]],
+                        refusal: type[GatewayError]) -> str | None:
+        """``call`` once and up to ``maxRetries`` more times after a transient failure, ``retryDelayMs`` apart: the
+        token it returned, or ``None`` once the retries are spent (``_last_error`` says why). A ``refusal`` is no
+        transient failure: it is raised at once, for the caller to handle (refresh and login differ just there)."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await call()
+            except refusal:
+                raise
+            except GatewayError as exc:
+                self._last_error = exc
+                if self._log:
+                    log.warning("%s attempt %d failed: %s", what, attempt + 1, exc)
+                if attempt < self.max_retries:
+                    await trio.sleep(self._delay(attempt))
+        return None
 
     def _fail_permanently(self, exc: PermanentLoginError) -> NoReturn:
         """Record the permanent failure, tell the listeners, and raise ``exc`` (never returns)."""
