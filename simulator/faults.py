@@ -57,6 +57,9 @@ DUPLICATE_EVENTS = "duplicate_events"
 """Send an event twice."""
 
 REST_KINDS = frozenset({HTTP_5XX, HTTP_429, DELAY, LOSE_RESPONSE, EXPIRE_TOKENS, REVOKE_TOKENS, OUTAGE})
+AIM_PATH = "path"
+"""A REST fault armed with ``params={"path": P}`` fires only for requests to P (e.g. ``/api/Order/place``): a test
+can slow or lose one endpoint's answer while the log-in and the searches around it go through untouched."""
 HUB_KINDS = frozenset({WS_DROP, WS_CLOSE, STOP_PINGS, DROP_EVENTS, DUPLICATE_EVENTS})
 ALL_KINDS = REST_KINDS | HUB_KINDS
 
@@ -159,6 +162,9 @@ class FaultInjector:
         """Consume one occurrence of ``kind`` if it is armed and the seeded RNG says so; record it."""
         armed = self._current(kind)
         if armed is None:
+            return None
+        aimed_at = armed.params.get(AIM_PATH)
+        if aimed_at is not None and "path" in context and context["path"] != aimed_at:
             return None
         if armed.probability < 1.0 and self._rng.random() >= armed.probability:
             return None

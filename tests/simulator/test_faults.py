@@ -62,6 +62,18 @@ async def test_lose_response_executes_then_breaks_the_connection(autojump_clock:
             await client.post("/api/Order/cancel", json={"accountId": ACCOUNT, "orderId": 1})
 
 
+async def test_a_fault_aimed_at_a_path_spares_every_other_request(autojump_clock: Any) -> None:
+    async with sim_client() as (client, gateway):
+        await arm(client, kind="delay", params={"seconds": 7, "path": "/api/Order/place"})
+        start = trio.current_time()
+        assert (await call(client, "Account/search", {"onlyActiveAccounts": True}))["success"]
+        assert (await call(client, "Order/searchOpen", {"accountId": ACCOUNT}))["success"]
+        assert trio.current_time() == start  # the reads went through at once, the fault still armed
+        assert (await call(client, "Order/place", {**ORDER, "customTag": "aimed-1"}))["success"]
+        assert trio.current_time() - start == pytest.approx(7)
+        assert [r.context["path"] for r in gateway.faults.log] == ["/api/Order/place"]
+
+
 async def test_outage_refuses_connections_for_its_duration(autojump_clock: Any) -> None:
     async with sim_client() as (client, gateway):
         await arm(client, kind="outage", duration_s=30)
