@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+SIM_USER, SIM_KEY = "sim", "sim-key"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -72,6 +79,12 @@ class Proc:
             self.lines.append(line)
         return self.stderr
 
+    def kill(self) -> int:
+        """SIGKILL now (a crash: no cleanup, no flush, no shutdown path); the exit status, -9 if it was still alive."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+        return self.popen.wait(10)
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
@@ -80,3 +93,41 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+
+
+def config_file(tmp_path: Path, base: str) -> Path:
+    """An engine configuration for the simulator at ``base``: token in memory, SQLite in ``tmp_path/engine.db``."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "api": {"baseUrl": base, "userHubUrl": f"{base}/hubs/user", "marketHubUrl": f"{base}/hubs/market",
+                "timeout": 5000},
+        "authentication": {"storage": {"type": "memory"}},
+        "database": {"url": f"sqlite:///{tmp_path / 'engine.db'}"},
+        "signalr": {"reconnection": {"delays": [200, 500, 1000]}},
+        "stateReconciliation": {"minInterval": 300},
+    }))
+    return path
+
+
+@contextmanager
+def simulator_process(*args: str) -> Iterator[str]:
+    """``python -m engine simulate`` on a free loopback port (user ``sim`` / key ``sim-key``); yields its base URL."""
+    port = free_port()
+    proc = Proc("simulate", "--port", str(port), "--user", SIM_USER, "--api-key", SIM_KEY, *args)
+    try:
+        proc.wait_for("Serving until Ctrl-C")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+def poll(probe: Callable[[], T | None], what: str, timeout_s: float = 20.0, every_s: float = 0.002) -> T:
+    """The first non-None answer of ``probe``, asked every ``every_s`` (real time: another process is watched)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = probe()
+        if answer is not None:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s} s")
+        time.sleep(every_s)

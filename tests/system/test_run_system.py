@@ -10,26 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from engine.app import state_differences
-from tests.system.procs import Proc, free_port
+from tests.system.procs import SIM_KEY, SIM_USER, Proc, config_file, simulator_process
 
 pytestmark = pytest.mark.system
 
-USER, KEY = "sim", "sim-key"
+USER, KEY = SIM_USER, SIM_KEY
 ES = "CON.F.US.EP.Z26"
 
 
 @pytest.fixture
 def simulator() -> Iterator[str]:
-    port = free_port()
-    proc = Proc("simulate", "--port", str(port), "--user", USER, "--api-key", KEY)
-    try:
-        proc.wait_for("Serving until Ctrl-C")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+    with simulator_process() as base:
+        yield base
 
 
 class Trader:
@@ -48,19 +42,6 @@ class Trader:
         answer = self.http.post("/api/Order/place", json=body).json()
         assert answer["success"], answer
         return int(answer["orderId"])
-
-
-def config_file(tmp_path: Path, base: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({
-        "api": {"baseUrl": base, "userHubUrl": f"{base}/hubs/user", "marketHubUrl": f"{base}/hubs/market",
-                "timeout": 5000},
-        "authentication": {"storage": {"type": "memory"}},
-        "database": {"url": f"sqlite:///{tmp_path / 'engine.db'}"},
-        "signalr": {"reconnection": {"delays": [200, 500, 1000]}},
-        "stateReconciliation": {"minInterval": 300},
-    }))
-    return path
 
 
 def test_run_against_the_simulator_process_survives_a_ws_drop_and_ends_equal_to_the_truth(
