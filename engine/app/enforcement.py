@@ -14,6 +14,10 @@ it can be tested in tables; something must own the I/O around it. This task:
 - **Journals** every notable decision (breach, lockout enforcement, unlock, daily reset) as an
   :class:`~engine.store.records.EnforcementEntry` with its outcome once the actions are done, and the daily
   unrealized P&L snapshot when it is due.
+- **Keeps lockouts across restarts**: a new lockout is committed to the store (:class:`LockoutStore`, one row per
+  account) as soon as it starts, retried until it is stored or no longer in force; at start-up the engine hands the
+  lockouts still in force to :meth:`RiskEnforcer.restore` before the first evaluation, and a restored lockout is
+  enforced exactly like a fresh one. Otherwise restarting the engine would lift a daily-loss lockout.
 - **Fetches contract specs** (``Contract/searchById``) the loss rule asks for (``DataMissing``), once per contract.
 
 Every enforcement task runs in this driver's nursery: cancelling the engine cancels them, while the order manager's
@@ -46,6 +50,7 @@ from engine.risk import (
     EnforcementAction,
     Evaluation,
     LockedOut,
+    Lockout,
     RiskRules,
     RiskState,
     evaluate,
@@ -60,7 +65,8 @@ from engine.state.changes import (
     TradeAdded,
 )
 from engine.state.mirror import StateMirror
-from engine.store.records import EnforcementEntry, Record
+from engine.store.errors import StoreClosedError
+from engine.store.records import AccountLockout, EnforcementEntry, Record
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,15 @@ class EnforcementPort(Protocol):
     async def close_position(self, account_id: int, contract_id: str, *, size: int | None = None,
                              priority: bool = False, known_size: int | None = None) -> IntentResult: ...
 
+
+class LockoutStore(Protocol):
+    """Where lockouts are kept durably (``engine.store.Store`` satisfies it)."""
+
+    async def save_lockout(self, lockout: AccountLockout) -> None: ...
+
+
+LOCKOUT_SAVE_MAX_DELAY_S = 30.0
+"""The longest pause between two attempts to store a lockout (they start at 0.5 s and double)."""
 
 ContractLookup = Callable[[str], Awaitable[ContractModel | None]]
 
@@ -117,6 +132,7 @@ class RiskEnforcer:
         journal: Callable[[Record], object],
         contracts: ContractLookup | None = None,
         account_ids: Collection[int] | None = None,
+        lockouts: LockoutStore | None = None,
         tick_s: float = 1.0,
         repeat_guard_s: float = 5.0,
     ) -> None:
@@ -128,6 +144,7 @@ class RiskEnforcer:
         self.clock = clock
         self._journal = journal
         self._lookup = contracts
+        self._lockouts = lockouts
         self._accounts = frozenset(account_ids) if account_ids is not None else None
         self.tick_s = tick_s
         self.repeat_guard_s = repeat_guard_s
@@ -155,6 +172,64 @@ class RiskEnforcer:
         """Whether any rule is switched on (otherwise evaluations only ever allow)."""
         r = self.rules
         return r.enabled and any(x is not None for x in (r.daily_loss, r.max_contracts, r.max_trades, r.session))
+
+    # ------------------------------------------------------------------------------------------------ restart
+    def restore(self, lockouts: Iterable[AccountLockout]) -> list[AccountLockout]:
+        """Put back the lockouts an earlier run stored, before the first evaluation (call before :meth:`run`).
+
+        Only those still in force (``until`` later than the wall clock's now) and of the accounts this driver
+        watches come back; each is logged and journalled (outcome ``restored``). From then on a restored lockout is
+        the account's remembered state like any other: the next evaluation removes whatever the account holds and
+        it ends at its ``until``. Returns the lockouts restored."""
+        now = self.clock.now()
+        restored: list[AccountLockout] = []
+        for record in lockouts:
+            if record.until <= now or (self._accounts is not None and record.account_id not in self._accounts):
+                continue
+            lockout = Lockout.from_record(record)
+            previous = self.states.get(record.account_id, RiskState())
+            if previous.lockout is not None and previous.lockout.until >= lockout.until:
+                continue
+            self.states[record.account_id] = RiskState(lockout, previous.trading_day, previous.last_snapshot_at)
+            restored.append(record)
+            log.warning("risk: account %s stays locked out until %s (%s since %s: %s), restored from the store",
+                        record.account_id, record.until.isoformat(), record.rule, record.since.isoformat(),
+                        record.reason)
+            self._record(LockedOut(record.account_id, lockout, now).to_record("restored", now))
+            self._mark(record.account_id)
+        return restored
+
+    def _lockout_started(self, account_id: int, lockout: Lockout) -> None:
+        """Store a lockout that just began (off the event path: the commit runs in a task of the driver)."""
+        if self._lockouts is None:
+            return
+        if self._nursery is None:
+            log.error("risk: the lockout of account %s cannot be stored while the driver is not running; a restart "
+                      "would lift it", account_id)
+            return
+        self._nursery.start_soon(self._save_lockout, account_id, lockout)
+
+    async def _save_lockout(self, account_id: int, lockout: Lockout) -> None:
+        """Commit the lockout durably; on failure retry (0.5 s doubling) for as long as it is the account's lockout
+        and still in force: a lockout the store does not hold is one a restart would lift."""
+        assert self._lockouts is not None
+        delay = 0.5
+        while True:
+            try:
+                await self._lockouts.save_lockout(lockout.to_record(account_id, self.clock.now()))
+                log.info("risk: lockout of account %s until %s stored", account_id, lockout.until.isoformat())
+                return
+            except StoreClosedError:
+                log.error("risk: the store shut down before the lockout of account %s was stored", account_id)
+                return
+            except Exception as exc:
+                log.error("risk: storing the lockout of account %s failed (%s); retrying in %.1f s", account_id,
+                          exc, delay)
+            await trio.sleep(delay)
+            delay = min(delay * 2, LOCKOUT_SAVE_MAX_DELAY_S)
+            current = self.states.get(account_id, RiskState()).lockout
+            if current != lockout or self.clock.now() >= lockout.until:
+                return
 
     # ------------------------------------------------------------------------------------------------ input
     def on_change(self, change: Change) -> None:
@@ -238,7 +313,11 @@ class RiskEnforcer:
             log.exception("risk evaluation of account %s failed; skipped", account_id)
             return None
         self.evaluations += 1
+        previous = self.states.get(account_id)
         self.states[account_id] = evaluation.state
+        lockout = evaluation.state.lockout
+        if lockout is not None and (previous is None or previous.lockout != lockout):
+            self._lockout_started(account_id, lockout)
         self.last[account_id] = evaluation
         if evaluation.snapshot_due and evaluation.pnl is not None:
             self._journal(evaluation.pnl.to_record())

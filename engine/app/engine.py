@@ -16,8 +16,8 @@ long-lived task is started here, inside one nursery, in the order the architectu
 
 Start-up (the seed's sequence, each step reported through ``status``): open the store -> log in (a permanent
 refusal stops here) -> recover unresolved order intents -> decide the accounts (``accounts`` or every active one) ->
-connect the user hub, subscribe, reconcile (the initial sync) -> connect the market hub -> **ready**
-(``task_status.started()``).
+restore the risk lockouts still in force -> connect the user hub, subscribe, reconcile (the initial sync) -> connect
+the market hub -> **ready** (``task_status.started()``).
 
 Shutdown (:meth:`Engine.stop` or cancelling the caller): the hubs are closed, the engine nursery is cancelled (a
 mutation already sent finishes inside the order manager's shield or is recorded ambiguous), then, shielded, the
@@ -227,7 +227,11 @@ class Engine:
         mirror.subscribe(self._to_order_manager)
         self.enforcer = RiskEnforcer(mirror, self.orders, self.rules, clock=self.clock, journal=store.journal,
                                      contracts=client.contract_by_id, account_ids=self.account_ids,
-                                     tick_s=self._risk_tick_s)
+                                     lockouts=store, tick_s=self._risk_tick_s)
+        # lockouts of an earlier run that are still in force come back before anything is evaluated
+        for lockout in self.enforcer.restore(await store.active_lockouts(self.clock.now(), self.account_ids)):
+            self.status(f"account {lockout.account_id} stays locked out until {lockout.until.isoformat()} "
+                        f"({lockout.rule}; restored from the store)")
         await nursery.start(self.enforcer.run)
         send, receive = trio.open_memory_channel[HubEvent](EVENT_BUFFER)
         nursery.start_soon(self._dispatch, receive)

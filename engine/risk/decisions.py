@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.protocol.enums import OrderStatus, PositionType
-from engine.store.records import EnforcementEntry, PnlSnapshot
+from engine.store.records import AccountLockout, EnforcementEntry, PnlSnapshot
 
 
 class Rule(StrEnum):
@@ -72,6 +72,20 @@ class Lockout:
     since: datetime
     until: datetime
     reason: str
+
+    def to_record(self, account_id: int, at: datetime) -> AccountLockout:
+        """The store's durable form (what a restarted engine restores)."""
+        return AccountLockout(account_id, self.rule.value, self.since, self.until, self.reason, at)
+
+    @classmethod
+    def from_record(cls, record: AccountLockout) -> Lockout:
+        """Back from the store. A rule name this code does not know (a newer engine wrote it) still locks: the
+        lockout is kept under :attr:`Rule.LOCKOUT` rather than dropped, which would lift it."""
+        try:
+            rule = Rule(record.rule)
+        except ValueError:
+            rule = Rule.LOCKOUT
+        return cls(rule, record.since, record.until, record.reason)
 
 
 def _iso(instant: datetime | None) -> str | None:

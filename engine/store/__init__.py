@@ -16,6 +16,8 @@ Why it looks like this
 * **SQLite by default, PostgreSQL to share.** ``database.url`` picks the backend (``postgresql://`` uses
   psycopg 3). Several engine processes, each watching its own accounts, can share one PostgreSQL database: the
   mirrored state is one row per account and migrations run under an advisory lock.
+* **A risk lockout survives a restart.** It is committed durably (:meth:`Store.save_lockout`, one row per account)
+  and :meth:`Store.active_lockouts` hands back those still in force, which the engine restores before it evaluates.
 * **Schema by Alembic, version recorded.** :meth:`Store.open` upgrades to the configured ``database.schemaVersion``
   (migrations ship inside the package, run programmatically) and refuses a database recording a newer version.
 
@@ -42,17 +44,19 @@ Writing::
     await store.commit_now(*records)                  # one durable transaction, raises on failure
     await store.record_intent(intent, *also)          # DuplicateIntentError on a reused intent id / customTag
     await store.update_order(OrderUpdate(...), *also)
+    await store.save_lockout(AccountLockout(...))   # durable; replaces the account's previous lockout
     await store.save_state(StateSnapshot.from_gateway({"accounts": [...], "positions": [...], "orders": [...]}, at))
     await store.flush()                               # everything queued so far is committed
 
 Records (:mod:`engine.store.records`): ``OrderIntent``, ``OrderUpdate``, ``OrderTransition``, ``Fill``,
-``EnforcementEntry``, ``PnlSnapshot``, ``ReconcileFinding``, ``ComponentEvent``, ``StateSnapshot``.
+``EnforcementEntry``, ``PnlSnapshot``, ``ReconcileFinding``, ``ComponentEvent``, ``StateSnapshot``, ``AccountLockout``.
 
 Reading::
 
     await store.unresolved_intents() -> list[StoredIntent]
     await store.get_intent(intent_id) / get_intent(account_id=..., custom_tag=...) -> StoredIntent | None
     await store.load_state(account_ids=None) -> SavedState   # .as_gateway_dict() -> {"accounts","positions","orders"}
+    await store.active_lockouts(now, account_ids=None) -> list[AccountLockout]   # until > now: still in force
     await store.history(kind, since=None, limit=None) -> list[dict]   # kinds: HISTORY_KINDS
     await store.apply_retention(now) -> dict[str, int]
 
@@ -75,6 +79,7 @@ from engine.store.errors import (
 )
 from engine.store.records import (
     UNRESOLVED_STATUSES,
+    AccountLockout,
     ComponentEvent,
     EnforcementEntry,
     Fill,
@@ -98,6 +103,7 @@ __all__ = [
     "HISTORY_KINDS",
     "SCHEMA_VERSION",
     "UNRESOLVED_STATUSES",
+    "AccountLockout",
     "ComponentEvent",
     "DuplicateIntentError",
     "EnforcementEntry",

@@ -152,6 +152,23 @@ class StateSnapshot:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AccountLockout:
+    """A risk lockout: the account may hold nothing until ``until`` (set by the breach of ``rule`` at ``since``).
+
+    One row per account (a newer lockout replaces the older one), committed durably when it starts, so that
+    restarting the engine cannot lift it: :meth:`Store.active_lockouts` hands back those still in force at start-up.
+    ``rule`` is the ``riskRules`` name (``dailyLossLimit``, ...); ``at`` is when it was recorded.
+    """
+
+    account_id: int
+    rule: str
+    since: datetime
+    until: datetime
+    reason: str
+    at: datetime
+
+
 Record = (
     OrderIntent
     | OrderUpdate
@@ -162,6 +179,7 @@ Record = (
     | ReconcileFinding
     | ComponentEvent
     | StateSnapshot
+    | AccountLockout
 )
 
 

@@ -35,7 +35,9 @@ from sqlalchemy.types import DateTime, TypeDecorator
 SCHEMA_VERSION = 2
 
 #: Alembic revision that brings a database to each schema version this code can write.
-SCHEMA_REVISIONS: dict[int, str] = {2: "v2_0001"}
+SCHEMA_REVISIONS: dict[int, str] = {2: "v2_0002"}
+"""Version 2 gained the ``risk_lockouts`` table in revision ``v2_0002`` (additive: a v2_0001 database upgrades in
+place when it is opened; the seed's ``schemaVersion: 2`` keeps loading unchanged)."""
 
 #: Key of the row in ``store_meta`` that records the schema version.
 SCHEMA_VERSION_KEY = "schema_version"
@@ -189,4 +191,18 @@ mirrored_state = Table(
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
     Column("document", JSON, nullable=False),
     Column("saved_at", UTCDateTime, nullable=False),
+)
+
+risk_lockouts = Table(
+    "risk_lockouts",
+    metadata,
+    # One row per account: the lockout in force (or the last one, once ``locked_until`` has passed). Why a table of
+    # its own rather than the enforcement log: the log is fire-and-forget (a full queue drops, retention trims, its
+    # JSON is a report, not a contract), while a lockout is a fact the engine acts on after a restart.
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("rule", String(64), nullable=False),
+    Column("locked_since", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
 )

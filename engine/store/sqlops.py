@@ -19,6 +19,7 @@ from engine.store import schema
 from engine.store.errors import StoreError
 from engine.store.records import (
     UNRESOLVED_STATUSES,
+    AccountLockout,
     ComponentEvent,
     EnforcementEntry,
     Fill,
@@ -82,22 +83,52 @@ def write(conn: Connection, record: Record) -> None:
             conn.execute(insert(schema.component_events).values(**asdict(record)))
         case StateSnapshot():
             _save_state(conn, record)
+        case AccountLockout():
+            _upsert_lockout(conn, record)
         case _:  # pragma: no cover - guarded by the type checker
             raise TypeError(f"not a store record: {type(record).__name__}")
 
 
-def _upsert_fill(conn: Connection, record: Fill) -> None:
-    values = asdict(record)
-    dialect = conn.dialect.name
+def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str, updatable: Iterable[str]) -> None:
+    """INSERT, or UPDATE ``updatable`` of the row with the same ``key`` (both dialects spell it ON CONFLICT)."""
     stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(schema.fills).values(**values)
+    if conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(table).values(**values)
     else:
-        stmt = sqlite.insert(schema.fills).values(**values)
+        stmt = sqlite.insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[schema.fills.c.trade_id], set_={name: stmt.excluded[name] for name in _FILL_UPDATABLE}
+        index_elements=[table.c[key]], set_={name: stmt.excluded[name] for name in updatable}
     )
     conn.execute(stmt)
+
+
+def _upsert_fill(conn: Connection, record: Fill) -> None:
+    _upsert(conn, schema.fills, asdict(record), "trade_id", _FILL_UPDATABLE)
+
+
+_LOCKOUT_COLUMNS = {"rule": "rule", "since": "locked_since", "until": "locked_until", "reason": "reason",
+                    "at": "recorded_at"}
+"""AccountLockout field -> risk_lockouts column (besides the key, account_id)."""
+
+
+def _upsert_lockout(conn: Connection, record: AccountLockout) -> None:
+    values = {column: getattr(record, name) for name, column in _LOCKOUT_COLUMNS.items()}
+    _upsert(conn, schema.risk_lockouts, {"account_id": record.account_id, **values}, "account_id", values)
+
+
+def active_lockouts(conn: Connection, now: datetime, account_ids: Iterable[int] | None = None) -> list[AccountLockout]:
+    """The lockouts still in force at ``now`` (``until`` strictly later), by account."""
+    if now.tzinfo is None:
+        raise ValueError("active_lockouts needs a timezone-aware 'now'")
+    table = schema.risk_lockouts
+    query = select(table).where(table.c.locked_until > now).order_by(table.c.account_id)
+    if account_ids is not None:
+        query = query.where(table.c.account_id.in_(list(account_ids)))
+    return [
+        AccountLockout(account_id=row.account_id, **{name: row._mapping[column]
+                                                     for name, column in _LOCKOUT_COLUMNS.items()})
+        for row in conn.execute(query)
+    ]
 
 
 def _account_of(item: Mapping[str, Any], key: str, what: str) -> int:

@@ -27,6 +27,7 @@ from engine.store.connect import build_engine, durable_commit, masked, normalize
 from engine.store.errors import StoreError, StoreNotFoundError
 from engine.store.records import (
     UNRESOLVED_STATUSES,
+    AccountLockout,
     OrderIntent,
     OrderUpdate,
     Record,
@@ -159,6 +160,10 @@ class Store:
         """Durably replace the mirrored state of the accounts in ``snapshot`` (other accounts' rows untouched)."""
         await self._writer.commit(snapshot)
 
+    async def save_lockout(self, lockout: AccountLockout) -> None:
+        """Durably record the account's lockout (replacing its previous one): a restart must not lift it."""
+        await self._writer.commit(lockout)
+
     async def flush(self) -> None:
         """Return once everything queued so far is committed (not forced to ``synchronous=FULL``)."""
         await self._writer.commit(durable=False)
@@ -180,6 +185,11 @@ class Store:
         return await self._read(
             partial(sqlops.get_intent, intent_id=intent_id, account_id=account_id, custom_tag=custom_tag)
         )
+
+    async def active_lockouts(self, now: datetime, account_ids: Iterable[int] | None = None) -> list[AccountLockout]:
+        """The lockouts still in force at wall instant ``now`` (``until > now``), of all accounts or those given."""
+        ids = None if account_ids is None else list(account_ids)
+        return await self._read(partial(sqlops.active_lockouts, now=now, account_ids=ids))
 
     async def history(
         self, kind: str, since: datetime | None = None, *, limit: int | None = None

@@ -60,18 +60,26 @@ async def running_engine(tmp_path: Path, config: SimConfig | None = None, *, set
     async with simulated_client(cfg) as sim:
         if before is not None:
             await before(sim)
-        app = build_app(sim.gateway)
-        connector = MemoryConnector(app)
-        lines: list[str] = []
-        engine = Engine(settings if settings is not None else engine_settings(cfg, tmp_path / "engine.db"),
-                        transport=SimulatorTransport(app), connector=connector, wall_clock=sim.gateway.clock,
-                        store_threads=False, status=lines.append, **engine_kwargs)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(engine.run)
-            try:
-                yield Running(engine, sim, connector, lines)
-            finally:
-                engine.stop()
+        async with engine_on(sim, settings if settings is not None else engine_settings(cfg, tmp_path / "engine.db"),
+                             **engine_kwargs) as run:
+            yield run
+
+
+@asynccontextmanager
+async def engine_on(sim: SimHarness, settings: Any, **engine_kwargs: Any) -> AsyncIterator[Running]:
+    """An Engine connected to an already running simulated Gateway (started and ready; stopped gracefully on exit).
+    Several in turn on one simulator and one database are a restart."""
+    app = build_app(sim.gateway)
+    connector = MemoryConnector(app)
+    lines: list[str] = []
+    engine = Engine(settings, transport=SimulatorTransport(app), connector=connector, wall_clock=sim.gateway.clock,
+                    store_threads=False, status=lines.append, **engine_kwargs)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        try:
+            yield Running(engine, sim, connector, lines)
+        finally:
+            engine.stop()
 
 
 async def place(sim: SimHarness, tag: str, *, account: int = ACCOUNT, order_type: OrderType = OrderType.LIMIT,

@@ -16,7 +16,7 @@ from tests.orders.harness import ACCOUNT, Harness, market, order_harness
 from tests.risk.builders import rules
 
 
-async def breach(h: Harness) -> tuple[RiskEnforcer, list[tuple[float, str]]]:
+async def breach(h: Harness, **enforcer_kwargs: Any) -> tuple[RiskEnforcer, list[tuple[float, str]]]:
     """Two contracts held on the simulator and in the mirror, with ``maxContracts.total = 1``."""
     await h.manager.place(market(2))
     mirror = StateMirror()
@@ -31,7 +31,7 @@ async def breach(h: Harness) -> tuple[RiskEnforcer, list[tuple[float, str]]]:
             journal.append((trio.current_time(), entry.outcome))
 
     enforcer = RiskEnforcer(mirror, h.manager, rules(**{"maxContracts.enabled": True, "maxContracts.total": 1}),
-                            clock=h.gateway.clock, journal=record, account_ids=[ACCOUNT])
+                            clock=h.gateway.clock, journal=record, account_ids=[ACCOUNT], **enforcer_kwargs)
     return enforcer, journal
 
 
