@@ -12,6 +12,10 @@ Why it is built this way
   search that missed, some time after the last send) -> re-sent with the SAME tag; "tag already in use" after an
   ambiguous attempt -> the first attempt landed, go and find it; still unknown after ``verification.maxRetries`` ->
   ``unknown``, kept unresolved in the store and handed to the reconciler.
+* **Cancel, modify and close are durable intents too** (:mod:`engine.orders.opintents`): committed before the send
+  and left unresolved until their outcome is known, so :meth:`OrderManager.recover` verifies them after a crash
+  (the order's status, or the position and the close orders since) and sends only what did not take effect, once.
+  A cancel or close the store refuses is still sent (it only reduces risk); a modify is not.
 * **The in-flight request is shielded** from outside cancellation (``trio.CancelScope(shield=True)``) and bounded
   by its own deadline, so a shutdown never leaves a sent order unrecorded; the rest of an intent runs in the
   manager's nursery, so cancelling a caller never abandons an intent half-way.

@@ -11,8 +11,10 @@ The path of a place intent (see the package docstring for the whole story)::
                       found -> adopt the real id and state | proven absent -> re-send with the SAME tag
                       inconclusive after maxRetries -> unknown, handed to the reconciler
 
-Cancels, modifies and closes have no tag; an ambiguous one is verified by reading the order (or the position and
-the orders created since the send) and is sent again only when the read proves it did not happen. Cancel and modify
+Cancels, modifies and closes have no tag, but each is committed to the store as an intent of its kind before it is
+sent (:mod:`engine.orders.opintents`), so a crash mid-way leaves it unresolved for :meth:`OrderManager.recover`; an
+ambiguous one (or one found unresolved after a restart) is verified by reading the order (or the position and the
+orders created since the send) and is sent again only when the read proves it did not happen. Cancel and modify
 are idempotent anyway (absolute values); a close is sent again only after proving no close order appeared and the
 position did not change, so a position can never be closed twice. The position is read before a close so that
 verification has something to compare with; a whole close whose position the caller already knows (``known_size``,
@@ -30,7 +32,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from engine.gateway.errors import CircuitOpenError, GatewayError
 from engine.gateway.outcome import MutationOutcome, OutcomeKind
 from engine.orders.intents import IntentResult, PlaceIntent, ResultKind
+from engine.orders.opintents import op_intent, settled
 from engine.orders.policy import OrderPolicy
 from engine.orders.port import OrderClient
 from engine.orders.search import match_fingerprint, match_tag, orders_since
@@ -123,6 +126,8 @@ class OrderManager:
         still awaits its id and for at most ``early_trade_ttl_s`` (see :meth:`on_trade_event`)."""
         self._awaiting_id: set[TrackedOrder] = set()
         """Our orders that were (or may have been) sent and whose Gateway id is not known yet."""
+        self._live_ops: set[str] = set()
+        """Cancel / modify / close intents being driven by this process (recover() leaves them to their driver)."""
         self.early_trade_ttl_s = max(10.0, 2 * self.policy.verification_timeout_s
                                 * (self.policy.verification_max_retries + 1))
 
@@ -160,18 +165,29 @@ class OrderManager:
         outcomes. Called by :meth:`run` before anything else; safe to call again (e.g. by the reconciler)."""
         stored = await self.store.unresolved_intents()
         orders: list[TrackedOrder] = []
+        ops = [i for i in stored if i.kind != "place" and i.intent_id not in self._live_ops]
         for intent in stored:
+            if intent.kind != "place":
+                continue
             existing = self._by_tag.get((intent.account_id, intent.custom_tag))
             if existing is not None and existing.driving:
                 orders.append(existing)  # already being driven (or re-verified in the background)
                 continue
             orders.append(self._resume(intent))
-        if orders:
-            log.info("order recovery: %d unresolved intent(s) to verify", len(orders))
-        results = [await self._wait(order) for order in orders]
+        if orders or ops:
+            log.info("order recovery: %d unresolved intent(s) to verify", len(orders) + len(ops))
+        op_results: dict[str, IntentResult] = {}
+        async with trio.open_nursery() as nursery:  # cancels, modifies and closes beside the places' verification
+            for op in ops:
+                nursery.start_soon(self._resume_op, op, op_results)
+            results = [await self._wait(order) for order in orders]
+        results += [op_results[op.intent_id] for op in ops]
+        if ops:
+            await self._flush()  # the ops' outcomes are journalled: on record before recovery reports done
         for result in results:
-            log.info("order recovery: %s %s -> %s (%s)", result.intent_id, result.custom_tag, result.kind.value,
-                     result.state)
+            log.info("order recovery: %s %s %s -> %s (%s)", result.intent,
+                     result.intent_id or result.details.get("op_intent_id"), result.custom_tag or "",
+                     result.kind.value, result.state or result.reason)
         return results
 
     def _resume(self, intent: StoredIntent) -> TrackedOrder:
@@ -191,6 +207,59 @@ class OrderManager:
         self._awaiting_id.add(order)
         self._spawn(self._drive_place, order, True)
         return order
+
+    async def _resume_op(self, intent: StoredIntent, results: dict[str, IntentResult]) -> None:
+        """Finish a cancel / modify / close the store lists as unresolved: verify first, send only if it did not
+        take effect (a cancel of an order already cancelled or filled is done; a close of a flat position is done)."""
+        self._live_ops.add(intent.intent_id)
+        account_id, order_id = intent.account_id, intent.gateway_order_id
+        try:
+            if intent.kind in ("cancel", "modify") and order_id is None:
+                result = IntentResult(intent.kind, ResultKind.REJECTED, account_id,
+                                      reason="the stored intent names no order: nothing to verify or send")
+            elif intent.kind == "cancel":
+                assert order_id is not None
+                result = await self._cancel_rounds(account_id, order_id, True, self._tracked_on(account_id, order_id),
+                                                   verify_first=True)
+            elif intent.kind == "modify":
+                assert order_id is not None
+                request = m.ModifyOrderRequest(account_id=account_id, order_id=order_id, size=intent.size or None,
+                                               limit_price=intent.limit_price, stop_price=intent.stop_price)
+                result = await self._modify_rounds(request, False, self._tracked_on(account_id, order_id),
+                                                   verify_first=True)
+            else:
+                size = intent.size if intent.kind == "partial_close" else None
+                result = await self._close_rounds(
+                    account_id, intent.contract_id, size, intent.position_before, True,
+                    {"contract_id": intent.contract_id, "position_before": intent.position_before,
+                     "before_from": "store"}, resumed_since=intent.created_at)
+        except Exception as exc:
+            log.exception("recovery of %s intent %s failed", intent.kind, intent.intent_id)
+            result = IntentResult(intent.kind, ResultKind.UNKNOWN, account_id,
+                                  reason=f"internal error: {type(exc).__name__}: {exc}")
+        results[intent.intent_id] = self._settle_op(intent.intent_id, result)
+
+    async def _record_op(self, intent: OrderIntent) -> bool:
+        """Commit a cancel / modify / close intent before its request goes out; False if the store refused it."""
+        try:
+            await self.store.record_intent(intent)
+        except StoreError as exc:
+            log.error("%s intent %s on account %s could not be recorded: %s", intent.kind, intent.intent_id,
+                      intent.account_id, exc)
+            return False
+        self._live_ops.add(intent.intent_id)
+        return True
+
+    def _settle_op(self, intent_id: str | None, result: IntentResult) -> IntentResult:
+        """Write the outcome back (fire-and-forget: if it is lost, the intent stays unresolved and the next recovery
+        merely verifies it again) and name the intent in the result."""
+        if intent_id is None:
+            return result
+        self._live_ops.discard(intent_id)
+        if not self.store.journal(settled(intent_id, result, self.clock.now())):
+            log.warning("outcome of %s intent %s not recorded: it will be verified again at the next start",
+                        result.intent, intent_id)
+        return replace(result, details={**result.details, "op_intent_id": intent_id})
 
     @staticmethod
     async def _wait(order: TrackedOrder) -> IntentResult:
@@ -587,70 +656,105 @@ class OrderManager:
         if tracked is not None and tracked.lifecycle.is_terminal:
             return self._op_result("cancel", ResultKind.REJECTED, account_id, order_id, tracked,
                                    message=f"order already {tracked.lifecycle.state.value}: nothing sent")
+        contract_id = tracked.request.contract_id if tracked is not None else ""
+        intent = op_intent("cancel", account_id, self.clock.now(), order_id=order_id, contract_id=contract_id)
+        # a cancel only ever reduces risk: if the store refuses the intent it is still sent (logged), not denied
+        intent_id = intent.intent_id if await self._record_op(intent) else None
         if tracked is not None and tracked.lifecycle.state is OrderState.WORKING:
             tracked.lifecycle.cancel_requested()
-        rounds = self.policy.verification_max_retries + 1
+        result = await self._cancel_rounds(account_id, order_id, priority, tracked, verify_first=False)
+        return self._settle_op(intent_id, result)
+
+    async def _cancel_rounds(self, account_id: int, order_id: int, priority: bool, tracked: TrackedOrder | None, *,
+                             verify_first: bool) -> IntentResult:
+        """Send the cancel until its outcome is known; ``verify_first``: read the order before sending anything
+        (recovery: an order already cancelled, or filled, means the cancel is done)."""
         attempts = 0
-        for _ in range(rounds):
-            attempts += 1
-            outcome = await self._mutate(
-                "/api/Order/cancel", lambda: self.client.cancel_order(account_id, order_id, enforcement=priority)
-            )
-            if outcome.accepted:
-                model = await self._read_order(account_id, order_id)
-                self._observe(tracked, model)
-                return self._op_result("cancel", ResultKind.ACCEPTED, account_id, order_id, tracked, model,
-                                       attempts=attempts)
-            if outcome.rejected or outcome.denied:
-                model = await self._read_order(account_id, order_id)
-                self._observe(tracked, model)
-                if tracked is not None and tracked.lifecycle.state is OrderState.CANCELLING:
-                    tracked.lifecycle.cancel_failed(outcome.reason or "cancel refused")
-                kind = ResultKind.REJECTED if outcome.rejected else ResultKind.DENIED
-                return self._op_result("cancel", kind, account_id, order_id, tracked, model, outcome=outcome,
-                                       attempts=attempts)
+        verify = verify_first
+        for _ in range(self.policy.verification_max_retries + 1):
+            if not verify:
+                attempts += 1
+                outcome = await self._mutate(
+                    "/api/Order/cancel", lambda: self.client.cancel_order(account_id, order_id, enforcement=priority)
+                )
+                if outcome.accepted or outcome.rejected or outcome.denied:
+                    return await self._cancel_answered(account_id, order_id, tracked, outcome, attempts)
+            verify = False
             model = await self._read_order_verified(account_id, order_id)
             if model is None:
                 break
             self._observe(tracked, model)
             if model.status is OrderStatus.CANCELLED:
                 return self._op_result("cancel", ResultKind.ACCEPTED, account_id, order_id, tracked, model,
-                                       attempts=attempts, reason="verified cancelled after an ambiguous outcome")
+                                       attempts=attempts, reason="verified cancelled (the send's outcome was unknown)")
             if model.status.is_terminal:
                 return self._op_result("cancel", ResultKind.REJECTED, account_id, order_id, tracked, model,
                                        attempts=attempts, message=f"order already {model.status.name.lower()}")
-            log.info("cancel of %s ambiguous and the order still works: sending again", order_id)
+            log.info("cancel of %s not applied (outcome unknown) and the order still works: sending it", order_id)
         handoff = Handoff("unresolved", "cancel", account_id, "cancel outcome could not be verified",
                           order_id=order_id)
         self._handoff(handoff)
         return self._op_result("cancel", ResultKind.UNKNOWN, account_id, order_id, tracked, attempts=attempts,
                                reason=handoff.reason)
 
+    async def _cancel_answered(self, account_id: int, order_id: int, tracked: TrackedOrder | None,
+                               outcome: MutationOutcome, attempts: int) -> IntentResult:
+        """The Gateway answered the cancel (accepted, rejected, or it was denied locally): read the order once."""
+        model = await self._read_order(account_id, order_id)
+        self._observe(tracked, model)
+        if outcome.accepted:
+            return self._op_result("cancel", ResultKind.ACCEPTED, account_id, order_id, tracked, model,
+                                   attempts=attempts)
+        if tracked is not None and tracked.lifecycle.state is OrderState.CANCELLING:
+            tracked.lifecycle.cancel_failed(outcome.reason or "cancel refused")
+        kind = ResultKind.REJECTED if outcome.rejected else ResultKind.DENIED
+        return self._op_result("cancel", kind, account_id, order_id, tracked, model, outcome=outcome,
+                               attempts=attempts)
+
     async def modify(
         self, account_id: int, order_id: int, *, size: int | None = None, limit_price: float | None = None,
         stop_price: float | None = None, priority: bool = False,
     ) -> IntentResult:
-        """Modify a working order to absolute values (idempotent, so a proven-unapplied modify is sent again)."""
+        """Modify a working order to absolute values (idempotent, so a proven-unapplied modify is sent again).
+
+        The intent is committed before the send; unlike a cancel or close, a modify the store refuses is not sent
+        (``denied``): it may add risk, and an unrecorded one could not be finished after a crash."""
         if size is None and limit_price is None and stop_price is None:
             raise ValueError("modify needs at least one of size, limit_price, stop_price")
         request = m.ModifyOrderRequest(account_id=account_id, order_id=order_id, size=size, limit_price=limit_price,
                                        stop_price=stop_price)
         tracked = self._tracked_on(account_id, order_id)
-        rounds = self.policy.verification_max_retries + 1
+        intent = op_intent("modify", account_id, self.clock.now(), order_id=order_id, size=size,
+                           limit_price=limit_price, stop_price=stop_price,
+                           contract_id=tracked.request.contract_id if tracked is not None else "")
+        if not await self._record_op(intent):
+            return self._op_result("modify", ResultKind.DENIED, account_id, order_id, tracked,
+                                   reason="not sent: the store refused the intent")
+        result = await self._modify_rounds(request, priority, tracked, verify_first=False)
+        return self._settle_op(intent.intent_id, result)
+
+    async def _modify_rounds(self, request: m.ModifyOrderRequest, priority: bool, tracked: TrackedOrder | None, *,
+                             verify_first: bool) -> IntentResult:
+        """Send the modify until its outcome is known; ``verify_first``: read the order before sending anything
+        (recovery: an order that already shows the new values, or is final, means the modify is done)."""
+        account_id, order_id, size = request.account_id, request.order_id, request.size
         attempts = 0
-        for _ in range(rounds):
-            attempts += 1
-            outcome = await self._mutate(
-                "/api/Order/modify", lambda: self.client.modify_order(request, enforcement=priority)
-            )
-            if outcome.accepted:
-                self._resize(tracked, size)
-                return self._op_result("modify", ResultKind.ACCEPTED, account_id, order_id, tracked,
-                                       attempts=attempts)
-            if outcome.rejected or outcome.denied:
-                kind = ResultKind.REJECTED if outcome.rejected else ResultKind.DENIED
-                return self._op_result("modify", kind, account_id, order_id, tracked, outcome=outcome,
-                                       attempts=attempts)
+        verify = verify_first
+        for _ in range(self.policy.verification_max_retries + 1):
+            if not verify:
+                attempts += 1
+                outcome = await self._mutate(
+                    "/api/Order/modify", lambda: self.client.modify_order(request, enforcement=priority)
+                )
+                if outcome.accepted:
+                    self._resize(tracked, size)
+                    return self._op_result("modify", ResultKind.ACCEPTED, account_id, order_id, tracked,
+                                           attempts=attempts)
+                if outcome.rejected or outcome.denied:
+                    kind = ResultKind.REJECTED if outcome.rejected else ResultKind.DENIED
+                    return self._op_result("modify", kind, account_id, order_id, tracked, outcome=outcome,
+                                           attempts=attempts)
+            verify = False
             model = await self._read_order_verified(account_id, order_id)
             if model is None:
                 break
@@ -658,7 +762,7 @@ class OrderManager:
             if _modify_applied(model, request):
                 self._resize(tracked, size)
                 return self._op_result("modify", ResultKind.ACCEPTED, account_id, order_id, tracked, model,
-                                       attempts=attempts, reason="verified applied after an ambiguous outcome")
+                                       attempts=attempts, reason="verified applied (the send's outcome was unknown)")
             if model.status.is_terminal:
                 return self._op_result("modify", ResultKind.REJECTED, account_id, order_id, tracked, model,
                                        attempts=attempts, message=f"order already {model.status.name.lower()}")
@@ -716,7 +820,7 @@ class OrderManager:
         executed" and needs the server to show exactly that size). A partial close is not idempotent in effect, so
         it always reads the position first; ``known_size`` is ignored there.
         """
-        intent = "close" if size is None else "partial_close"
+        kind = "close" if size is None else "partial_close"
         if size is not None and size < 1:
             raise ValueError(f"partial close size must be >= 1, got {size}")
         if known_size is not None and known_size == 0:
@@ -727,49 +831,85 @@ class OrderManager:
         else:
             before = await self._position(account_id, contract_id)
             source = "server"
-        rounds = self.policy.verification_max_retries + 1
-        attempts = 0
         details: dict[str, Any] = {"contract_id": contract_id, "position_before": before, "before_from": source}
         if size is not None:
             details["size"] = size
-        for _ in range(rounds):
-            attempts += 1
-            sent_at = self.clock.now()
-            if size is None:
-                call: Callable[[], Awaitable[MutationOutcome]] = lambda: self.client.close_position(  # noqa: E731
-                    account_id, contract_id, enforcement=priority)
-                path = "/api/Position/closeContract"
-            else:
-                call = lambda: self.client.partial_close_position(  # noqa: E731
-                    account_id, contract_id, size, enforcement=priority)
-                path = "/api/Position/partialCloseContract"
-            outcome = await self._mutate(path, call)
-            send_end = trio.current_time()
-            if outcome.accepted:
-                return IntentResult(intent, ResultKind.ACCEPTED, account_id, attempts=attempts, details=details)
-            if outcome.rejected:
-                if attempts > 1 and size is None and outcome.code == ClosePositionErrorCode.POSITION_NOT_FOUND:
-                    return IntentResult(intent, ResultKind.ACCEPTED, account_id, attempts=attempts, details=details,
-                                        reason="flat: an earlier ambiguous attempt closed the position")
-                return IntentResult(intent, ResultKind.REJECTED, account_id, code=outcome.code,
-                                    message=outcome.message, reason=outcome.reason, attempts=attempts,
-                                    details=details)
-            if outcome.denied:
-                return IntentResult(intent, ResultKind.DENIED, account_id, reason=outcome.reason, attempts=attempts,
-                                    details=details)
-            if before is None:
-                break  # without the size before, an unchanged position cannot be told from a closed one
+        intent = op_intent(kind, account_id, self.clock.now(), contract_id=contract_id, size=size,
+                           position_before=before)
+        # a close only ever reduces risk: if the store refuses the intent it is still sent (logged), not denied
+        intent_id = intent.intent_id if await self._record_op(intent) else None
+        result = await self._close_rounds(account_id, contract_id, size, before, priority, details)
+        return self._settle_op(intent_id, result)
+
+    async def _close_rounds(
+        self, account_id: int, contract_id: str, size: int | None, before: int | None, priority: bool,
+        details: dict[str, Any], *, resumed_since: datetime | None = None,
+    ) -> IntentResult:
+        """Send the close until its outcome is known. ``resumed_since`` (recovery: when the intent was recorded):
+        verify first whether a close since then took effect (the position is flat or at its target, or a close
+        order appeared) and send only when the position is proven unchanged, so it is never closed twice."""
+        intent = "close" if size is None else "partial_close"
+        attempts = 0
+        if resumed_since is not None and before is None:
+            return await self._close_without_before(account_id, contract_id, size, details)
+        verify_since = resumed_since
+        for _ in range(self.policy.verification_max_retries + 1):
+            if verify_since is None:
+                attempts += 1
+                sent_at = self.clock.now()
+                if size is None:
+                    call: Callable[[], Awaitable[MutationOutcome]] = lambda: self.client.close_position(  # noqa: E731
+                        account_id, contract_id, enforcement=priority)
+                    path = "/api/Position/closeContract"
+                else:
+                    call = lambda: self.client.partial_close_position(  # noqa: E731
+                        account_id, contract_id, size, enforcement=priority)
+                    path = "/api/Position/partialCloseContract"
+                outcome = await self._mutate(path, call)
+                send_end = trio.current_time()
+                if outcome.accepted:
+                    return IntentResult(intent, ResultKind.ACCEPTED, account_id, attempts=attempts, details=details)
+                if outcome.rejected:
+                    if ((attempts > 1 or resumed_since is not None) and size is None
+                            and outcome.code == ClosePositionErrorCode.POSITION_NOT_FOUND):
+                        return IntentResult(intent, ResultKind.ACCEPTED, account_id, attempts=attempts,
+                                            details=details, reason="flat: an earlier attempt closed the position")
+                    return IntentResult(intent, ResultKind.REJECTED, account_id, code=outcome.code,
+                                        message=outcome.message, reason=outcome.reason, attempts=attempts,
+                                        details=details)
+                if outcome.denied:
+                    return IntentResult(intent, ResultKind.DENIED, account_id, reason=outcome.reason,
+                                        attempts=attempts, details=details)
+                if before is None:
+                    break  # without the size before, an unchanged position cannot be told from a closed one
+            else:  # recovery: whatever was sent went out at or after the intent was recorded
+                sent_at, send_end, verify_since = verify_since, trio.current_time(), None
+            assert before is not None
             verdict = await self._verify_close(account_id, contract_id, before, size, sent_at, send_end)
             if verdict is Verdict.FOUND:
                 return IntentResult(intent, ResultKind.ACCEPTED, account_id, attempts=attempts, details=details,
-                                    reason="verified executed after an ambiguous outcome")
+                                    reason="verified executed (the send's outcome was unknown)")
             if verdict is Verdict.INCONCLUSIVE:
                 break
-            log.info("%s of %s on %s proven not executed: sending again", intent, contract_id, account_id)
+            log.info("%s of %s on %s proven not executed: sending it", intent, contract_id, account_id)
         handoff = Handoff("unresolved", intent, account_id, f"{intent} of {contract_id} could not be verified")
         self._handoff(handoff)
         return IntentResult(intent, ResultKind.UNKNOWN, account_id, reason=handoff.reason, attempts=attempts,
                             details=details)
+
+    async def _close_without_before(self, account_id: int, contract_id: str, size: int | None,
+                                    details: dict[str, Any]) -> IntentResult:
+        """Recovery of a close whose starting position was never known: flat means done; anything else cannot be
+        told from "not executed", so it is handed to the reconciler rather than risk closing twice."""
+        intent = "close" if size is None else "partial_close"
+        now_size = await self._position(account_id, contract_id)
+        if now_size == 0 and size is None:
+            return IntentResult(intent, ResultKind.ACCEPTED, account_id, details=details,
+                                reason="flat: the close took effect (or the position was closed otherwise)")
+        handoff = Handoff("unresolved", intent, account_id,
+                          f"{intent} of {contract_id}: the position before it is unknown, so it cannot be verified")
+        self._handoff(handoff)
+        return IntentResult(intent, ResultKind.UNKNOWN, account_id, reason=handoff.reason, details=details)
 
     async def _position(self, account_id: int, contract_id: str) -> int | None:
         """Signed size of the position (0 when flat), or None if it could not be read."""

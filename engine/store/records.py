@@ -18,9 +18,19 @@ from typing import Any
 UNRESOLVED_STATUSES: frozenset[str] = frozenset({"submitted", "ambiguous", "verifying"})
 
 
+#: Intent kinds (``order_intents.kind``). A place carries its order's attributes and a customTag; a cancel or modify
+#: names its order in ``gateway_order_id`` (modify: the new absolute values in ``size`` / prices, 0 = unchanged); a
+#: close names the position by ``contract_id`` (``partial_close``: how many in ``size``) and keeps the position's
+#: signed size before the send in ``position_before``: what verification after a crash compares against.
+INTENT_KINDS: frozenset[str] = frozenset({"place", "cancel", "modify", "close", "partial_close"})
+
+
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
-    """An order the engine is about to place; committed (``await store.record_intent``) before the request goes out."""
+    """A mutation the engine is about to send; committed (``await store.record_intent``) before the request goes out.
+
+    ``kind`` says which (see :data:`INTENT_KINDS`); only a place sends its ``custom_tag``, the others keep a local,
+    unique key there."""
 
     intent_id: str
     account_id: int
@@ -37,6 +47,12 @@ class OrderIntent:
     gateway_order_id: int | None = None
     filled_qty: int = 0
     avg_price: float | None = None
+    kind: str = "place"
+    position_before: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in INTENT_KINDS:
+            raise ValueError(f"unknown intent kind {self.kind!r}; expected one of {', '.join(sorted(INTENT_KINDS))}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +219,8 @@ class StoredIntent:
     avg_price: float | None
     created_at: datetime
     updated_at: datetime
+    kind: str = "place"
+    position_before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

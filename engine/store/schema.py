@@ -35,9 +35,10 @@ from sqlalchemy.types import DateTime, TypeDecorator
 SCHEMA_VERSION = 2
 
 #: Alembic revision that brings a database to each schema version this code can write.
-SCHEMA_REVISIONS: dict[int, str] = {2: "v2_0002"}
-"""Version 2 gained the ``risk_lockouts`` table in revision ``v2_0002`` (additive: a v2_0001 database upgrades in
-place when it is opened; the seed's ``schemaVersion: 2`` keeps loading unchanged)."""
+SCHEMA_REVISIONS: dict[int, str] = {2: "v2_0003"}
+"""Version 2 gained the ``risk_lockouts`` table in revision ``v2_0002`` and the intent ``kind`` (cancel, modify and
+close intents beside places) in ``v2_0003``; both additive: an older version-2 database upgrades in place when it
+is opened, and the seed's ``schemaVersion: 2`` keeps loading unchanged."""
 
 #: Key of the row in ``store_meta`` that records the schema version.
 SCHEMA_VERSION_KEY = "schema_version"
@@ -96,6 +97,8 @@ order_intents = Table(
     Column("avg_price", Float, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="place"),
+    Column("position_before", Integer, nullable=True),
     UniqueConstraint("account_id", "custom_tag", name="uq_order_intents_account_tag"),
     Index("ix_order_intents_status", "status"),
     Index("ix_order_intents_updated_at", "updated_at"),

@@ -8,12 +8,13 @@ Used by tests/orders, tests/integration and tests/chaos; nothing here replaces t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import trio
 
 from engine.gateway.client import GatewayClient
@@ -91,12 +92,15 @@ async def order_harness(
     gateway: SimulatedGateway | None = None,
     start_manager: bool = True,
     store: Store | None = None,
+    wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> AsyncIterator[Harness]:
     if gateway is None:
         gateway = SimulatedGateway(SimConfig(epoch=EPOCH, publish_market_data=False, **(sim or {})))
     engine_settings = make_settings(**(settings or {}))
-    client = GatewayClient.from_settings(engine_settings, transport=SimulatorTransport(build_app(gateway)),
-                                         wall_clock=gateway.clock)
+    transport: httpx.AsyncBaseTransport = SimulatorTransport(build_app(gateway))
+    if wrap_transport is not None:
+        transport = wrap_transport(transport)
+    client = GatewayClient.from_settings(engine_settings, transport=transport, wall_clock=gateway.clock)
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(open_store(db_url, threads=False))
@@ -112,3 +116,19 @@ async def order_harness(
         yield Harness(gateway, client, store, manager, engine_settings, nursery)
         nursery.cancel_scope.cancel()
     await client.aclose()
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The network with a tally: every request passes through unchanged and its path is counted (how many cancels,
+    closes, modifies actually went out)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.sent: Counter[str] = Counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent[request.url.path] += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
