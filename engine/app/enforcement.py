@@ -79,10 +79,12 @@ JOURNAL_DEFER_S = 0.1
 class EnforcementPort(Protocol):
     """The order manager's enforcement commands (``engine.orders.OrderManager`` satisfies it)."""
 
-    async def cancel(self, account_id: int, order_id: int, *, priority: bool = False) -> IntentResult: ...
+    async def cancel(self, account_id: int, order_id: int, *, priority: bool = False,
+                     record_first: bool = True) -> IntentResult: ...
 
     async def close_position(self, account_id: int, contract_id: str, *, size: int | None = None,
-                             priority: bool = False, known_size: int | None = None) -> IntentResult: ...
+                             priority: bool = False, known_size: int | None = None,
+                             record_first: bool = True) -> IntentResult: ...
 
 
 class LockoutStore(Protocol):
@@ -402,12 +404,15 @@ class RiskEnforcer:
                 self.actions_sent += 1
                 log.warning("risk: enforcing on account %s: %s", action.account_id, action.describe())
                 if isinstance(action, CancelOrder):
-                    result = await self.orders.cancel(action.account_id, action.order_id, priority=True)
+                    # record_first=False: sent at once, the intent's row written with its outcome; a crash
+                    # in between is covered by the stored lockout (restored, it removes what is left)
+                    result = await self.orders.cancel(action.account_id, action.order_id, priority=True,
+                                                      record_first=False)
                 else:
                     assert isinstance(action, ClosePosition)
                     # the mirror's position: the order manager sends the close at once instead of reading it first
                     result = await self.orders.close_position(action.account_id, action.contract_id, priority=True,
-                                                              known_size=_signed(action))
+                                                              known_size=_signed(action), record_first=False)
                 results.append(result.kind)
                 self.outcomes.append(ActionOutcome(action, result.kind, self.clock.now()))
             except Exception as exc:

@@ -187,3 +187,31 @@ async def test_what_already_took_effect_is_done_without_a_request(tmp_path: obje
     left = await recover(db, gateway)  # expects no request at all: every one already took effect
     assert len(left) == 4
     assert position(gateway) == -1 and close_orders(gateway) == 1
+
+
+async def test_enforcement_ops_are_sent_at_once_and_recorded_with_their_outcome(tmp_path: object,
+                                                                                autojump_clock: MockClock) -> None:
+    """``record_first=False`` (what risk enforcement uses): the request goes out without waiting for the store, and
+    the intent's row is written together with its outcome, so nothing is left unresolved; a crash before that
+    leaves no row (the stored lockout covers enforcement, see RiskEnforcer)."""
+    db = f"sqlite:///{tmp_path}/orders.db"
+    gateway, resting = await prepared(db)
+    async with open_store(db, threads=False) as store, order_harness(store=store, gateway=gateway) as h:
+        rows_at_send: list[int] = []
+        original = h.client.close_position
+
+        async def close_and_count(*args: Any, **kwargs: Any) -> Any:
+            rows_at_send.append(sum(1 for r in await store.history("orders") if r["kind"] == "close"))
+            return await original(*args, **kwargs)
+
+        h.client.close_position = close_and_count  # type: ignore[method-assign]
+        cancelled = await h.manager.cancel(ACCOUNT, resting[0], priority=True, record_first=False)
+        closed = await h.manager.close_position(ACCOUNT, CONTRACT, priority=True, known_size=2, record_first=False)
+        assert (cancelled.kind.value, closed.kind.value) == ("accepted", "accepted")
+        await store.flush()
+        assert rows_at_send == [0]  # the close was on its way before its row existed
+        rows = {r["kind"]: r for r in await store.history("orders") if r["kind"] != "place"}
+        assert rows["cancel"]["status"] == rows["close"]["status"] == "accepted"
+        assert await store.unresolved_intents() == []
+    assert position(gateway) == 0 and close_orders(gateway) == 1
+    assert order(gateway, resting[0])["status"] == OrderStatus.CANCELLED
