@@ -161,6 +161,14 @@ class Book:
         self._market_open = market_open
         self.accounts = {a.id: Account(a, a.balance, a.can_trade) for a in config.accounts}
         self.orders: dict[int, Order] = {}
+        """Every order ever placed (the Gateway's history); add through :meth:`_add` so the indexes below follow."""
+        self._live: dict[int, Order] = {}
+        """The orders not known to be terminal yet, in placement order: what matching and Order/searchOpen look at.
+        Why: a week of trading leaves thousands of finished orders in :attr:`orders`, and scanning all of them on
+        every price step and fill wake-up made the simulator's cost grow with its history. Pruned lazily (a status
+        is set in many places) by :meth:`working_orders`."""
+        self._by_account: dict[int, list[Order]] = {}
+        self._trades_by_account: dict[int, list[HalfTradeModel]] = {}
         self.positions: dict[tuple[int, str], Position] = {}
         self.trades: list[HalfTradeModel] = []
         self._next_order_id = 9000
@@ -179,6 +187,12 @@ class Book:
     def _aligned(self, contract: ContractSpec, price: float) -> bool:
         ticks = price / contract.tick_size
         return math.isfinite(ticks) and abs(ticks - round(ticks)) < 1e-6 and price > 0
+
+    def _add(self, order: Order) -> None:
+        self.orders[order.id] = order
+        self._by_account.setdefault(order.account_id, []).append(order)
+        if not order.status.is_terminal:
+            self._live[order.id] = order
 
     def _new_order_id(self) -> int:
         self._next_order_id += 1
@@ -240,7 +254,7 @@ class Book:
         if req.stop_loss_bracket is not None or req.take_profit_bracket is not None:
             if account.spec.bracket_mode != "auto_oco":
                 order.status = OrderStatus.REJECTED
-                self.orders[order.id] = order
+                self._add(order)
                 self._emit_order(order)
                 return (
                     PlaceOrderErrorCode.ORDER_REJECTED,
@@ -250,7 +264,7 @@ class Book:
             reason = self._validate_brackets(req, side)
             if reason is not None:
                 return PlaceOrderErrorCode.ORDER_REJECTED, reason, None
-        self.orders[order.id] = order
+        self._add(order)
         if otype is not OrderType.MARKET:
             order.status = OrderStatus.OPEN
         self._emit_order(order)
@@ -319,7 +333,7 @@ class Book:
             )
             if tag is not None:
                 self.accounts[parent.account_id].used_tags.add(tag)
-            self.orders[child.id] = child
+            self._add(child)
             parent.children.append(child.id)
             made[suffix] = child
             if suffix == "-SL":
@@ -416,7 +430,7 @@ class Book:
         now = self._now()
         order = Order(self._new_order_id(), account_id, contract, now, now, OrderStatus.PENDING, OrderType.MARKET,
                       side, qty)
-        self.orders[order.id] = order
+        self._add(order)
         self._emit_order(order)
         self._work(order)
         return codes.SUCCESS, None
@@ -429,8 +443,13 @@ class Book:
         stop = order.extreme - distance if order.side is OrderSide.ASK else order.extreme + distance
         return round(stop, 10)
 
-    def working_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.status in (OrderStatus.OPEN, OrderStatus.PENDING)]
+    def working_orders(self, account_id: int | None = None) -> list[Order]:
+        """Open and Pending orders (of one account, or all), in placement order; O(orders not yet terminal)."""
+        finished = [order_id for order_id, o in self._live.items() if o.status.is_terminal]
+        for order_id in finished:
+            del self._live[order_id]
+        return [o for o in self._live.values() if o.status in (OrderStatus.OPEN, OrderStatus.PENDING)
+                and (account_id is None or o.account_id == account_id)]
 
     def work_all(self) -> None:
         """Re-examine every working order against current prices (after a price step or when fills are due)."""
@@ -493,6 +512,7 @@ class Book:
             price=price, profit_and_loss=pnl, fees=fees, side=order.side, size=qty, voided=False, order_id=order.id,
         )
         self.trades.append(trade)
+        self._trades_by_account.setdefault(trade.account_id, []).append(trade)
         account.balance = round(account.balance + (pnl or 0.0) - fees, 2)
         self._emit("GatewayUserTrade", StreamAction.NEW, trade.wire(exclude_none=True), order.account_id)
         self._emit_order(order)
@@ -568,4 +588,9 @@ class Book:
         return [p for (acct, _), p in self.positions.items() if acct == account_id and p.signed_size != 0]
 
     def orders_of(self, account_id: int) -> list[Order]:
-        return [o for o in self.orders.values() if o.account_id == account_id]
+        """Every order of the account, in placement order."""
+        return list(self._by_account.get(account_id, ()))
+
+    def trades_of(self, account_id: int) -> list[HalfTradeModel]:
+        """Every trade of the account, in execution order."""
+        return list(self._trades_by_account.get(account_id, ()))

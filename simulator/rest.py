@@ -455,8 +455,7 @@ class RestApp:
     def order_search_open(self, req: m.SearchOpenOrderRequest, *, user: str, **_: Any) -> Payload:
         if self.gateway.book.account_for(req.account_id, user) is None:
             return _fail(SearchOrderErrorCode.ACCOUNT_NOT_FOUND, "Account not found.", orders=[])
-        orders = [o for o in self._visible_orders(req.account_id)
-                  if o.status in (OrderStatus.OPEN, OrderStatus.PENDING)]
+        orders = self.gateway.book.working_orders(req.account_id)
         return _ok(orders=[o.model().wire() for o in orders])
 
     def order_by_id(self, req: m.SearchOrderByIdRequest, *, user: str, **_: Any) -> Payload:
@@ -502,8 +501,8 @@ class RestApp:
     def trade_search(self, req: m.SearchTradeRequest, *, user: str, **_: Any) -> Payload:
         if self.gateway.book.account_for(req.account_id, user) is None:
             return _fail(SearchTradeErrorCode.ACCOUNT_NOT_FOUND, "Account not found.", trades=[])
-        trades = [t for t in self.gateway.book.trades if t.account_id == req.account_id
-                  and _within(t.creation_timestamp, req.start_timestamp, req.end_timestamp)]
+        trades = [t for t in self.gateway.book.trades_of(req.account_id)
+                  if _within(t.creation_timestamp, req.start_timestamp, req.end_timestamp)]
         return _ok(trades=[t.wire() for t in trades])
 
     # --- /_sim control --------------------------------------------------------------------------------------------
