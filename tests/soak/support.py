@@ -195,7 +195,7 @@ FAULT_MENU: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ws_drop", {"params": {"hub": "user"}}),
     ("ws_drop", {"params": {"hub": "market"}}),
     ("ws_close", {}),
-    ("stop_pings", {"duration_s": 240.0}),  # longer than the peer timeout (150 s in the soak): a stale connection
+    ("stop_pings", {"duration_s": 360.0}),  # longer than the peer timeout (270 s in the soak): a stale connection
     ("http_5xx", {"count": 4, "params": {"status": [500, 502, 503, 504]}}),
     ("http_429", {"count": 2, "params": {"retry_after_s": 3}}),
     ("expire_tokens", {}),
