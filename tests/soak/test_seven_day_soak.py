@@ -25,9 +25,10 @@ capped memories (:func:`capped_memories`: trades, trade ids, terminal orders, re
 its cap, and everything else the engine's object graph holds stays within 25% (+0.5 MB) of day 1's bytes.
 
 Real-time budget (2 cores): the simulator ticks every 2 minutes; the engine's risk tick is 5 min (events still trigger
-evaluations at once), the state is saved every 10 min, hub heartbeats every 2 min, SignalR keep-alives every 60 s
-(ASP.NET's 15 s pings for a week would cost more than all the trading); the trader takes ~1 step per 2 min by day
-and 1 per 20 min by night. About a minute of real time on an idle 2-core machine.
+evaluations at once), the state is saved every 10 min (to a SQLite file on ``/dev/shm`` when there is one), hub
+heartbeats every 2 min, SignalR keep-alives every 150 s (ASP.NET's 15 s pings for a week would cost more than all the
+trading); the trader takes ~1 step per 2 min by day and 1 per 20 min by night. About 40 s of CPU; coverage is paused
+for it (``no_cover``), so ``--cov`` runs cost the same. The figures line it prints says how long it really took.
 """
 
 from __future__ import annotations
