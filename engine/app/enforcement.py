@@ -46,6 +46,7 @@ from engine.risk import (
     ClosePosition,
     ContractSpec,
     DataMissing,
+    DayTrades,
     Decision,
     EnforcementAction,
     Evaluation,
@@ -168,6 +169,9 @@ class RiskEnforcer:
         self._day: tuple[datetime, datetime] | None = None
         self._holders: dict[str, set[int]] = {}
         """contract id -> the accounts holding a position in it (as the mirror shows; see :meth:`_index`)."""
+        self.day_trades = DayTrades()
+        """The trading day's trades per account, re-read from the mirror only when they changed: an evaluation on a
+        quote must not copy and filter the thousands of trades the mirror remembers."""
 
     @property
     def active(self) -> bool:
@@ -244,6 +248,7 @@ class RiskEnforcer:
             self._mark(change.account_id)
         elif isinstance(change, AccountChanged):
             if change.after is None:
+                self.day_trades.forget(change.account_id)
                 for contract_id in [c for c, held in self._holders.items() if change.account_id in held]:
                     self._index(change.account_id, contract_id, False)
             self._mark(change.account_id)
@@ -309,7 +314,7 @@ class RiskEnforcer:
         try:
             now = self.clock.now()
             snapshot = AccountSnapshot.from_mirror(self.mirror, account_id, now=now, contracts=self.specs,
-                                                   since=self.day_start(now))
+                                                   since=self.day_start(now), day_trades=self.day_trades)
             evaluation = evaluate(snapshot, self.states.get(account_id, RiskState()), self.rules)
         except Exception:
             log.exception("risk evaluation of account %s failed; skipped", account_id)

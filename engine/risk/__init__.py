@@ -24,7 +24,7 @@ from engine.risk.decisions import (
     Rule,
 )
 from engine.risk.evaluator import evaluate, flatten_actions
-from engine.risk.inputs import AccountSnapshot, MirrorView
+from engine.risk.inputs import AccountSnapshot, DayTrades, MirrorView
 from engine.risk.pnl import ContractSpec, position_pnl, realized_pnl, unrealized_pnl
 from engine.risk.rules import RiskRules, symbol_keys
 
@@ -37,6 +37,7 @@ __all__ = [
     "ContractSpec",
     "DailyReset",
     "DataMissing",
+    "DayTrades",
     "Decision",
     "EnforcementAction",
     "Evaluation",

@@ -33,11 +33,13 @@ Why it is built this way
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left, insort
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import pydantic
@@ -91,6 +93,12 @@ DEFAULT_TRADE_ID_MEMORY = 100_000
 """Trade ids remembered per account for deduplication (oldest forgotten first; ~90 bytes each): covers every trade
 a reconciliation's Trade/search can return again."""
 _DAY = timedelta(hours=24)
+_TradeTime = tuple[datetime, int, int]
+"""(creation timestamp, trade id, arrival number) of a trade held in full: sorted by time (the id breaks ties, so
+an entry is found again from its trade alone); the arrival number restores :meth:`StateMirror.trades`' order."""
+_CREATED = itemgetter(0)
+_CREATED_ID = itemgetter(0, 1)
+_ARRIVAL = itemgetter(2)
 
 
 @dataclass
@@ -162,6 +170,13 @@ class StateMirror:
         """account id -> (known trade ids, the same oldest first): deduplication beyond the full trades."""
         self._trade_eviction_warned: set[int] = set()
         self._newest_trade_at: dict[int, datetime] = {}
+        self._trade_times: dict[int, list[_TradeTime]] = {}
+        """account id -> its trades held in full by creation time (one entry per trade of :attr:`_trades`): what
+        lets :meth:`trades_since` hand out one trading day without a pass over the ``trade_memory`` held."""
+        self._trade_versions: dict[int, int] = {}
+        """account id -> :attr:`_trade_stamp` at the last change of its trades held in full (:meth:`trade_version`)."""
+        self._trade_stamp = 0
+        """Counts every change of any account's trades held in full: arrival numbers and versions, never reused."""
         self._quotes: dict[str, dict[str, Any]] = {}
         self._quote_models: dict[str, GatewayQuote] = {}
         self._contract_refs: dict[int, Counter[str]] = {}
@@ -318,6 +333,8 @@ class StateMirror:
         self._trades.pop(account_id, None)
         self._trade_ids.pop(account_id, None)
         self._newest_trade_at.pop(account_id, None)
+        self._trade_times.pop(account_id, None)
+        self._trade_versions.pop(account_id, None)  # back to 0: holds no trade, a state no cached reading has
         for contract_id in self._contract_refs.pop(account_id, {}):
             self._unwatch(contract_id)
         if before is not None:
@@ -481,17 +498,20 @@ class StateMirror:
             known = trades.get(trade.id)
             if known is not None and known != trade:
                 trades[trade.id] = trade
+                self._trade_replaced(account_id, known, trade)
             return False
         known_ids.add(trade.id)
         id_order.append(trade.id)
         if len(id_order) > self._trade_id_memory:
             known_ids.discard(id_order.popleft())
         trades[trade.id] = trade
+        self._trade_added(account_id, trade)
         newest = self._newest_trade_at.get(account_id)
         if newest is None or trade.creation_timestamp > newest:
             newest = self._newest_trade_at[account_id] = trade.creation_timestamp
         if len(trades) > self._trade_memory:
             _, forgotten = trades.popitem(last=False)
+            self._trade_forgotten(account_id, forgotten)
             if newest - forgotten.creation_timestamp < _DAY and account_id not in self._trade_eviction_warned:
                 self._trade_eviction_warned.add(account_id)
                 log.warning("state mirror: account %d made more than %d trades within 24 hours; the oldest of them are "
@@ -501,6 +521,38 @@ class StateMirror:
         if self._listeners:
             self._notify(TradeAdded(trade, source))
         return True
+
+    # Why an index beside the trades: the risk layer reads the trading day's trades on every evaluation (several a
+    # second, one per quote), out of up to ``trade_memory`` held; copying and filtering them all cost milliseconds.
+    # Each change below bumps the account's version, so a reader can tell in O(1) that nothing changed, including
+    # the quiet ones (a known trade replaced, e.g. voided, and evictions), which send no change notification.
+    def _trade_added(self, account_id: int, trade: HalfTradeModel) -> None:
+        self._trade_stamp += 1
+        times = self._trade_times.get(account_id)
+        if times is None:
+            times = self._trade_times[account_id] = []
+        insort(times, (trade.creation_timestamp, trade.id, self._trade_stamp))
+        self._trade_versions[account_id] = self._trade_stamp
+
+    def _trade_replaced(self, account_id: int, before: HalfTradeModel, after: HalfTradeModel) -> None:
+        self._trade_stamp += 1
+        if after.creation_timestamp != before.creation_timestamp:
+            times = self._trade_times[account_id]
+            _, _, arrival = times.pop(self._trade_time_at(times, before))
+            insort(times, (after.creation_timestamp, after.id, arrival))
+        self._trade_versions[account_id] = self._trade_stamp
+
+    def _trade_forgotten(self, account_id: int, trade: HalfTradeModel) -> None:
+        self._trade_stamp += 1
+        times = self._trade_times[account_id]
+        del times[self._trade_time_at(times, trade)]
+        self._trade_versions[account_id] = self._trade_stamp
+
+    @staticmethod
+    def _trade_time_at(times: list[_TradeTime], trade: HalfTradeModel) -> int:
+        at = bisect_left(times, (trade.creation_timestamp, trade.id), key=_CREATED_ID)
+        assert times[at][1] == trade.id, "trade index out of step with the trades held"
+        return at
 
     def apply_quote(self, contract_id: str, data: dict[str, Any]) -> None:
         """Merge a (possibly partial) quote into the last one for ``contract_id``; nulls never erase a value."""
@@ -611,6 +663,26 @@ class StateMirror:
     def trades(self, account_id: int) -> list[HalfTradeModel]:
         """The account's most recent trades (up to ``trade_memory``) in arrival order."""
         return list(self._trades.get(account_id, {}).values())
+
+    def trades_since(self, account_id: int, start: datetime) -> list[HalfTradeModel]:
+        """The trades of :meth:`trades` made at or after ``start`` (timezone-aware), in the same arrival order, at a
+        cost of O(log n + k log k) for the k returned, whatever the n held (the risk layer's trading day)."""
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ValueError(f"trades_since start must be timezone-aware, got naive {start.isoformat()}")
+        times = self._trade_times.get(account_id)
+        if not times:
+            return []
+        first = bisect_left(times, start, key=_CREATED)
+        if first == len(times):
+            return []
+        held = self._trades[account_id]
+        return [held[trade_id] for _, trade_id, _ in sorted(times[first:], key=_ARRIVAL)]
+
+    def trade_version(self, account_id: int) -> int:
+        """Changes whenever the account's trades held in full change (added, replaced with new content, forgotten,
+        the account removed) and never returns to an earlier value while it holds any: equal versions, equal
+        :meth:`trades`. 0 while it holds none (never had any, or removed since)."""
+        return self._trade_versions.get(account_id, 0)
 
     def has_trade(self, account_id: int, trade_id: int) -> bool:
         """The trade id is known (remembered for deduplication, held in full or not)."""
