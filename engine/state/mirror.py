@@ -33,13 +33,11 @@ Why it is built this way
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, insort
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import Any
 
 import pydantic
@@ -74,6 +72,7 @@ from engine.state.payloads import (
     summarise,
     unwrap,
 )
+from engine.state.trade_times import TradeTimes
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +92,6 @@ DEFAULT_TRADE_ID_MEMORY = 100_000
 """Trade ids remembered per account for deduplication (oldest forgotten first; ~90 bytes each): covers every trade
 a reconciliation's Trade/search can return again."""
 _DAY = timedelta(hours=24)
-_TradeTime = tuple[datetime, int, int]
-"""(creation timestamp, trade id, arrival number) of a trade held in full: sorted by time (the id breaks ties, so
-an entry is found again from its trade alone); the arrival number restores :meth:`StateMirror.trades`' order."""
-_CREATED = itemgetter(0)
-_CREATED_ID = itemgetter(0, 1)
-_ARRIVAL = itemgetter(2)
 
 
 @dataclass
@@ -170,7 +163,7 @@ class StateMirror:
         """account id -> (known trade ids, the same oldest first): deduplication beyond the full trades."""
         self._trade_eviction_warned: set[int] = set()
         self._newest_trade_at: dict[int, datetime] = {}
-        self._trade_times: dict[int, list[_TradeTime]] = {}
+        self._trade_times: dict[int, TradeTimes] = {}
         """account id -> its trades held in full by creation time (one entry per trade of :attr:`_trades`): what
         lets :meth:`trades_since` hand out one trading day without a pass over the ``trade_memory`` held."""
         self._trade_versions: dict[int, int] = {}
@@ -530,29 +523,20 @@ class StateMirror:
         self._trade_stamp += 1
         times = self._trade_times.get(account_id)
         if times is None:
-            times = self._trade_times[account_id] = []
-        insort(times, (trade.creation_timestamp, trade.id, self._trade_stamp))
+            times = self._trade_times[account_id] = TradeTimes()
+        times.add(trade.creation_timestamp, trade.id, self._trade_stamp)
         self._trade_versions[account_id] = self._trade_stamp
 
     def _trade_replaced(self, account_id: int, before: HalfTradeModel, after: HalfTradeModel) -> None:
         self._trade_stamp += 1
         if after.creation_timestamp != before.creation_timestamp:
-            times = self._trade_times[account_id]
-            _, _, arrival = times.pop(self._trade_time_at(times, before))
-            insort(times, (after.creation_timestamp, after.id, arrival))
+            self._trade_times[account_id].moved(before.creation_timestamp, after.creation_timestamp, after.id)
         self._trade_versions[account_id] = self._trade_stamp
 
     def _trade_forgotten(self, account_id: int, trade: HalfTradeModel) -> None:
         self._trade_stamp += 1
-        times = self._trade_times[account_id]
-        del times[self._trade_time_at(times, trade)]
+        self._trade_times[account_id].remove(trade.creation_timestamp, trade.id)
         self._trade_versions[account_id] = self._trade_stamp
-
-    @staticmethod
-    def _trade_time_at(times: list[_TradeTime], trade: HalfTradeModel) -> int:
-        at = bisect_left(times, (trade.creation_timestamp, trade.id), key=_CREATED_ID)
-        assert times[at][1] == trade.id, "trade index out of step with the trades held"
-        return at
 
     def apply_quote(self, contract_id: str, data: dict[str, Any]) -> None:
         """Merge a (possibly partial) quote into the last one for ``contract_id``; nulls never erase a value."""
@@ -666,17 +650,14 @@ class StateMirror:
 
     def trades_since(self, account_id: int, start: datetime) -> list[HalfTradeModel]:
         """The trades of :meth:`trades` made at or after ``start`` (timezone-aware), in the same arrival order, at a
-        cost of O(log n + k log k) for the k returned, whatever the n held (the risk layer's trading day)."""
+        cost of O(log n + k) for the k returned, whatever the n held (the risk layer's trading day)."""
         if start.tzinfo is None or start.utcoffset() is None:
             raise ValueError(f"trades_since start must be timezone-aware, got naive {start.isoformat()}")
         times = self._trade_times.get(account_id)
         if not times:
             return []
-        first = bisect_left(times, start, key=_CREATED)
-        if first == len(times):
-            return []
         held = self._trades[account_id]
-        return [held[trade_id] for _, trade_id, _ in sorted(times[first:], key=_ARRIVAL)]
+        return [held[trade_id] for _, trade_id, _ in times.since(start)]
 
     def trade_version(self, account_id: int) -> int:
         """Changes whenever the account's trades held in full change (added, replaced with new content, forgotten,

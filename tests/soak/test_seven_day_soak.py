@@ -118,7 +118,7 @@ def capped_memories(accounts: int) -> dict[str, int]:
     collections count their leaves). Everything else must not grow over the week."""
     return {
         "mirror._trades": DEFAULT_TRADE_MEMORY * accounts,
-        "mirror._trade_times": 3 * DEFAULT_TRADE_MEMORY * accounts,  # (time, id, arrival) per trade held in full
+        "mirror._trade_times": DEFAULT_TRADE_MEMORY * accounts,  # one time-index entry per trade held in full
         "mirror._trade_ids": 2 * DEFAULT_TRADE_ID_MEMORY * accounts,  # a set and a deque per account
         "mirror._terminal": DEFAULT_TERMINAL_MEMORY,
         "mirror._terminal_order": DEFAULT_TERMINAL_MEMORY,

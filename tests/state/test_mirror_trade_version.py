@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.protocol.enums import OrderSide
 from engine.protocol.models import HalfTradeModel
@@ -30,6 +32,11 @@ def test_trades_since_filters_trades_in_arrival_order() -> None:
     assert mirror.trades_since(1001, T0 + timedelta(hours=2)) == [] and mirror.trades_since(1002, T0) == []
     mirror.apply_trade(model(2, 45), "reconcile")  # re-timed into the window: keeps its arrival place
     assert [t.id for t in mirror.trades_since(1001, T0)] == [1, 2, 3, 4]
+    mirror.apply_trade(model(7, 90), "stream")  # the same time as trade 4, a greater id
+    mirror.apply_trade(model(6, 90), "stream")  # the same time, a smaller id
+    mirror.apply_trade(model(6, -5), "reconcile")  # re-timed out of the window
+    mirror.apply_trade(model(7, 20), "reconcile")
+    assert [t.id for t in mirror.trades_since(1001, T0)] == [1, 2, 3, 4, 7]
 
 
 def test_a_naive_start_is_refused() -> None:
@@ -66,3 +73,15 @@ def test_the_version_changes_with_every_change_of_the_trades_held_and_only_then(
     assert mirror.trade_version(1001) == 0 and mirror.trades(1001) == [] and mirror.trades_since(1001, T0) == []
     mirror.apply_trade(model(4), "stream")  # after removal: a version never handed out before
     assert changed()
+
+
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(-30, 30), st.booleans()), max_size=50),
+       st.integers(1, 8))
+def test_trades_since_is_trades_filtered_through_any_sequence(steps: list[tuple[int, int, bool]], memory: int) -> None:
+    """New trades in and out of time order, known ones re-sent re-timed or voided, the oldest forgotten."""
+    mirror = StateMirror(trade_memory=memory, trade_id_memory=memory + 3)
+    for trade_id, minutes, voided in steps:
+        mirror.apply_trade(model(trade_id, minutes, voided=voided), "stream")
+        for start in range(-31, 32, 3):
+            at = T0 + timedelta(minutes=start)
+            assert mirror.trades_since(1001, at) == [t for t in mirror.trades(1001) if t.creation_timestamp >= at]
