@@ -7,8 +7,9 @@ same stream is also consumed by a floor (a bare trio-websocket receive loop that
 ``orjson.loads`` each record) and by a transport-only loop (frames received, records counted, nothing parsed) that
 shows whether the simulator or the socket is what bounds the floor. Target: the engine at least 50% of the floor.
 
-Setup, identical for the three runs: one simulator process (:mod:`engine.bench._simproc`, so the server and the
-measured consumer do not share an interpreter or a core) pre-generates ``count`` events of the shared realistic mix
+Setup, identical for every run (the transport run, then :data:`ROUNDS` floor+engine pairs): one simulator process
+(:mod:`engine.bench._simproc`, so the server and the measured consumer do not share an interpreter or a core)
+pre-generates ``count`` events of the shared realistic mix
 (:func:`engine.bench._support.user_event_mix`: order lifecycles over ``working`` working orders per account, fills
 with their trade, position and balance updates, over the simulator's 4 accounts) and publishes them on its bus in
 chunks of 500, closed-loop, at most 4,000 ahead of the consumer's progress (which this process writes to the
@@ -45,6 +46,9 @@ CHUNK = 500
 WINDOW = 4_000
 REPORT_EVERY_S = 0.002
 RUN_TIMEOUT_S = 300.0
+ROUNDS = 3
+"""Floor+engine pairs per run; the median pair's ratio is the figure. Why: on a shared VM the same code's rate moves
+by a third from one run to the next, so one pair's ratio says more about the machine's moment than the engine."""
 KEEP_ALIVE_S = 10.0
 
 
@@ -208,14 +212,23 @@ def stage_costs(count: int, working: int, per_frame: int = 256) -> dict[str, flo
     return {"codec": codec / count * 1e6, "mirror": applied / count * 1e6}
 
 
-async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
+def _ratio(engine: Run, floor: Run) -> float:
+    return engine.rate / floor.rate if floor.rate else 0.0
+
+
+async def measure(count: int = COUNT, working: int = WORKING, rounds: int = ROUNDS) -> dict[str, Any]:
     gc_thresholds = tune_gc_for_event_path()  # the collector setting Engine.run applies (engine/realtime/gcpolicy.py)
     options = ["--count", str(count), "--working", str(working), "--chunk", str(CHUNK), "--window", str(WINDOW)]
+    pairs: list[tuple[Run, Run, StateMirror]] = []
     async with open_simproc("events", *options) as sim:
         transport = await _raw_session(sim, count, "transport")
-        floor = await _raw_session(sim, count, "parse")
-        engine, mirror = await _engine_session(sim, count)
-    ratio = engine.rate / floor.rate if floor.rate else 0.0
+        for _ in range(rounds):  # floor and engine back to back, so each pair shares the machine's mood
+            floor = await _raw_session(sim, count, "parse")
+            engine, mirror = await _engine_session(sim, count)
+            pairs.append((floor, engine, mirror))
+    ratios = [_ratio(engine, floor) for floor, engine, _ in pairs]
+    floor, engine, mirror = sorted(pairs, key=lambda pair: _ratio(pair[1], pair[0]))[len(pairs) // 2]
+    ratio = _ratio(engine, floor)  # the median pair's
     stages = stage_costs(min(count, 50_000), working)
     plumbing = engine.cpu_us_per_event - stages["codec"] - stages["mirror"]
     counters = mirror.counters
@@ -225,6 +238,7 @@ async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
         "floor_events_per_s": round(floor.rate),
         "transport_events_per_s": round(transport.rate),
         "engine_vs_floor": round(ratio, 3),
+        "engine_vs_floor_per_round": [round(r, 3) for r in ratios],
         "target_ratio": TARGET_RATIO,
         "engine_cpu_us_per_event": round(engine.cpu_us_per_event, 2),
         "floor_cpu_us_per_event": round(floor.cpu_us_per_event, 2),
@@ -238,8 +252,9 @@ async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
         "mirror_working_orders": len(mirror.working_orders()),
         "passed": ratio >= TARGET_RATIO and counters.malformed == 0,
         "notes": [
-            f"engine {engine.rate:,.0f} events/s vs floor {floor.rate:,.0f}/s ({ratio:.0%}; target >= "
-            f"{TARGET_RATIO:.0%}); transport only {transport.rate:,.0f}/s",
+            f"engine {engine.rate:,.0f} events/s vs floor {floor.rate:,.0f}/s ({ratio:.0%}, the median of {rounds} "
+            f"floor+engine pairs: {', '.join(f'{r:.0%}' for r in ratios)}; target >= {TARGET_RATIO:.0%}); transport "
+            f"only {transport.rate:,.0f}/s",
             f"CPU in this process per event: engine {engine.cpu_us_per_event:.1f} us, floor "
             f"{floor.cpu_us_per_event:.1f} us, transport {transport.cpu_us_per_event:.1f} us",
             f"engine CPU per event by stage: codec {stages['codec']:.1f} us, mirror {stages['mirror']:.1f} us "
@@ -256,5 +271,5 @@ async def measure(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
     }
 
 
-def run(count: int = COUNT, working: int = WORKING) -> dict[str, Any]:
-    return trio.run(measure, count, working)
+def run(count: int = COUNT, working: int = WORKING, rounds: int = ROUNDS) -> dict[str, Any]:
+    return trio.run(measure, count, working, rounds)

@@ -34,8 +34,10 @@ def test_memory_refuses_a_baseline_past_the_end() -> None:
 
 @pytest.mark.system
 def test_events_runs_engine_floor_and_transport_on_one_stream() -> None:
-    result = events.run(count=3000)
+    result = events.run(count=3000, rounds=2)
     _serialisable(result)
+    assert len(result["engine_vs_floor_per_round"]) == 2
+    assert result["engine_vs_floor"] in result["engine_vs_floor_per_round"]
     for key in ("engine_events_per_s", "floor_events_per_s", "transport_events_per_s"):
         assert result[key] > 0
     assert result["engine_vs_floor"] == pytest.approx(result["engine_events_per_s"] / result["floor_events_per_s"],
