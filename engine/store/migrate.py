@@ -16,6 +16,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, select
 
 from engine.store.errors import SchemaVersionError, StoreNotFoundError
@@ -85,5 +87,21 @@ def verify_existing(engine: Engine, schema_version: int) -> int:
         found = recorded_version(conn)
     if found is None:
         raise StoreNotFoundError("the database has no engine store yet (no tables): start the engine first")
-    check_recorded(found, SCHEMA_VERSION)  # reading an older schema is fine; a newer one is refused
+    check_recorded(found, SCHEMA_VERSION)  # a newer version is refused
+    check_revision(engine, SCHEMA_REVISIONS[SCHEMA_VERSION])
     return found
+
+
+def check_revision(engine: Engine, target: str) -> None:
+    """Refuse a database at an earlier revision than ``target``: this code selects the columns a later, additive
+    revision added (``order_intents.kind``), so reading without upgrading would fail with a raw SQL error. A
+    revision this code does not know (a newer engine's, additive) is read as it is."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    known = {rev.revision for rev in script.walk_revisions(base="base", head=target)}
+    if current is not None and current != target and current in known:
+        raise SchemaVersionError(
+            f"the database is at revision {current}, older than this engine's {target}: readers never upgrade; "
+            "start the engine once (it upgrades on open, additively), then read again"
+        )
