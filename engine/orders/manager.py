@@ -701,9 +701,12 @@ class OrderManager:
                 if outcome.accepted or outcome.rejected or outcome.denied:
                     return await self._cancel_answered(account_id, order_id, tracked, outcome, attempts)
             verify = False
-            model = await self._read_order_verified(account_id, order_id)
-            if model is None:
+            answered, model = await self._read_order_verified(account_id, order_id)
+            if not answered:
                 break
+            if model is None:
+                return self._op_result("cancel", ResultKind.REJECTED, account_id, order_id, tracked,
+                                       attempts=attempts, message="the Gateway does not know the order")
             self._observe(tracked, model)
             if model.status is OrderStatus.CANCELLED:
                 return self._op_result("cancel", ResultKind.ACCEPTED, account_id, order_id, tracked, model,
@@ -776,9 +779,12 @@ class OrderManager:
                     return self._op_result("modify", kind, account_id, order_id, tracked, outcome=outcome,
                                            attempts=attempts)
             verify = False
-            model = await self._read_order_verified(account_id, order_id)
-            if model is None:
+            answered, model = await self._read_order_verified(account_id, order_id)
+            if not answered:
                 break
+            if model is None:
+                return self._op_result("modify", ResultKind.REJECTED, account_id, order_id, tracked,
+                                       attempts=attempts, message="the Gateway does not know the order")
             self._observe(tracked, model)
             if _modify_applied(model, request):
                 self._resize(tracked, size)
@@ -807,22 +813,29 @@ class OrderManager:
         if tracked is not None and model is not None and model.id == tracked.lifecycle.order_id:
             self._apply_status(tracked, model)
 
-    async def _read_order(self, account_id: int, order_id: int) -> m.OrderModel | None:
-        """One bounded read of an order; None if it failed or the order is unknown (best effort)."""
+    async def _try_read_order(self, account_id: int, order_id: int) -> tuple[bool, m.OrderModel | None]:
+        """One bounded read of an order: (answered, the order or None when the Gateway does not know it)."""
         try:
             with trio.fail_after(self.policy.verification_timeout_s):
-                return await self.client.order_by_id(account_id, order_id)
+                return True, await self.client.order_by_id(account_id, order_id)
         except (trio.TooSlowError, GatewayError) as exc:
             log.info("reading order %s failed: %s", order_id, exc)
-            return None
+            return False, None
 
-    async def _read_order_verified(self, account_id: int, order_id: int) -> m.OrderModel | None:
+    async def _read_order(self, account_id: int, order_id: int) -> m.OrderModel | None:
+        """One bounded read of an order; None if it failed or the order is unknown (best effort)."""
+        return (await self._try_read_order(account_id, order_id))[1]
+
+    async def _read_order_verified(self, account_id: int, order_id: int) -> tuple[bool, m.OrderModel | None]:
+        """Read the order, retrying failed reads: (False, None) if no read got an answer; (True, None) when the
+        Gateway answered that it does not know the order (OrderNotFound): no order works under that id, which is
+        an outcome, not a reason to verify again (at every start, for an intent recovery finds)."""
         for round_no in range(self.policy.verification_max_retries + 1):
-            model = await self._read_order(account_id, order_id)
-            if model is not None:
-                return model
+            answered, model = await self._try_read_order(account_id, order_id)
+            if answered:
+                return answered, model
             await trio.sleep(self._round_pause(round_no))
-        return None
+        return False, None
 
     # ================================================================================================ positions
     async def close_position(

@@ -215,3 +215,25 @@ async def test_enforcement_ops_are_sent_at_once_and_recorded_with_their_outcome(
         assert await store.unresolved_intents() == []
     assert position(gateway) == 0 and close_orders(gateway) == 1
     assert order(gateway, resting[0])["status"] == OrderStatus.CANCELLED
+
+
+async def test_a_cancel_of_an_order_the_gateway_does_not_know_is_resolved(tmp_path: object,
+                                                                          autojump_clock: MockClock) -> None:
+    """searchById answers OrderNotFound: no order works under that id, so there is nothing to cancel or modify. The
+    intent is finished (rejected, no request), not left ``ambiguous`` to be verified again at every start."""
+    db = f"sqlite:///{tmp_path}/orders.db"
+    gateway, resting = await prepared(db)
+    unknown = max(resting) + 1000
+    snapshot_before = gateway.snapshot()
+    async with open_store(db, threads=False) as store:
+        now = gateway.clock.now()
+        for intent in (op_intent("cancel", ACCOUNT, now, order_id=unknown),
+                       op_intent("modify", ACCOUNT, now, order_id=unknown, limit_price=MODIFIED)):
+            await store.record_intent(intent)
+        async with order_harness(store=store, gateway=gateway) as h:  # run() = recover() first
+            await store.flush()
+            rows = {r["kind"]: r["status"] for r in await store.history("orders") if r["kind"] != "place"}
+            assert rows == {"cancel": "rejected", "modify": "rejected"}
+            assert await store.unresolved_intents() == []
+            assert h.manager.handoffs == []
+            assert gateway.snapshot()["orders"] == snapshot_before["orders"]  # nothing sent, nothing changed
