@@ -127,9 +127,9 @@ class OrderManager:
         self._awaiting_id: set[TrackedOrder] = set()
         """Our orders that were (or may have been) sent and whose Gateway id is not known yet."""
         self._live_ops: set[str] = set()
+        """Cancel / modify / close intents being driven by this process (recover() leaves them to their driver)."""
         self._unwritten_ops: dict[str, OrderIntent] = {}
         """Priority (risk enforcement) cancel / close intents, written with their outcome (see _record_op)."""
-        """Cancel / modify / close intents being driven by this process (recover() leaves them to their driver)."""
         self.early_trade_ttl_s = max(10.0, 2 * self.policy.verification_timeout_s
                                 * (self.policy.verification_max_retries + 1))
 
