@@ -132,3 +132,22 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+@asynccontextmanager
+async def freezable_store(db: str) -> AsyncIterator[tuple[Store, trio.CancelScope]]:
+    """A store on ``db`` whose writer runs in the returned cancel scope: cancelling it freezes the disk at that
+    instant (nothing queued after it is written), which is what a crash leaves behind. Closed on exit."""
+    store = Store.open(db, threads=False)
+    try:
+        async with trio.open_nursery() as outer:
+            writer = trio.CancelScope()
+
+            async def run_writer(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                with writer:
+                    await store.run(task_status=task_status)
+
+            await outer.start(run_writer)
+            yield store, writer
+    finally:
+        store.close()

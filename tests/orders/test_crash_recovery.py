@@ -14,10 +14,10 @@ from trio.testing import MockClock
 
 from engine.orders import IntentResult
 from engine.protocol.enums import OrderSide
-from engine.store import UNRESOLVED_STATUSES, Store, open_store
+from engine.store import UNRESOLVED_STATUSES, open_store
 from simulator.config import SimConfig
 from simulator.gateway import SimulatedGateway
-from tests.orders.harness import EPOCH, limit, market, order_harness
+from tests.orders.harness import EPOCH, freezable_store, limit, market, order_harness
 
 
 @pytest.mark.parametrize("crash_at", [0.05, 0.7, 1.3, 2.2, 4.5])
@@ -26,16 +26,8 @@ async def test_crash_during_a_stream_of_intents_then_recover_resolves_every_inte
 ) -> None:
     db = f"sqlite:///{tmp_path}/orders.db"
     gateway = SimulatedGateway(SimConfig(epoch=EPOCH, publish_market_data=False, partial_fill_parts=2))
-    store = Store.open(db, threads=False)
     results: list[IntentResult] = []
-    async with trio.open_nursery() as outer:
-        writer = trio.CancelScope()
-
-        async def run_writer(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            with writer:
-                await store.run(task_status=task_status)
-
-        await outer.start(run_writer)
+    async with freezable_store(db) as (store, writer):
         with trio.CancelScope() as crash:
             async with order_harness(store=store, gateway=gateway) as h:
                 gateway.faults.arm("delay", count=None, probability=0.7, params={"seconds": 2.0})
@@ -53,7 +45,6 @@ async def test_crash_during_a_stream_of_intents_then_recover_resolves_every_inte
                 await trio.sleep(crash_at)
                 writer.cancel()  # the disk freezes here ...
                 crash.cancel()  # ... and the process dies
-    store.close()
     gateway.faults.disarm()
 
     async with open_store(db, threads=False) as reopened:

@@ -16,10 +16,19 @@ from trio.testing import MockClock
 from engine.orders.opintents import op_intent
 from engine.protocol.enums import OrderSide, OrderStatus, OrderType
 from engine.protocol.models import ModifyOrderRequest
-from engine.store import Store, StoredIntent, open_store
+from engine.store import StoredIntent, open_store
 from simulator.config import SimConfig
 from simulator.gateway import SimulatedGateway
-from tests.orders.harness import ACCOUNT, CONTRACT, EPOCH, CountingTransport, limit, market, order_harness
+from tests.orders.harness import (
+    ACCOUNT,
+    CONTRACT,
+    EPOCH,
+    CountingTransport,
+    freezable_store,
+    limit,
+    market,
+    order_harness,
+)
 
 RESTING = 1000.0
 MODIFIED = 1001.0
@@ -98,15 +107,7 @@ async def test_crash_during_a_stream_of_cancels_modifies_and_a_close(
 ) -> None:
     db = f"sqlite:///{tmp_path}/orders.db"
     gateway, resting = await prepared(db)
-    store = Store.open(db, threads=False)
-    async with trio.open_nursery() as outer:
-        writer = trio.CancelScope()
-
-        async def run_writer(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            with writer:
-                await store.run(task_status=task_status)
-
-        await outer.start(run_writer)
+    async with freezable_store(db) as (store, writer):
         with trio.CancelScope() as crash:
             async with order_harness(store=store, gateway=gateway) as h:
                 gateway.faults.arm("delay", count=None, probability=0.6, params={"seconds": 2.0})
@@ -130,7 +131,6 @@ async def test_crash_during_a_stream_of_cancels_modifies_and_a_close(
                 await trio.sleep(crash_at)
                 writer.cancel()  # the disk freezes here ...
                 crash.cancel()  # ... and the process dies
-    store.close()
     left = await recover(db, gateway)
     for intent in left:  # each took effect, once
         if intent.kind == "close":
