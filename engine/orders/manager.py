@@ -228,7 +228,7 @@ class OrderManager:
                 request = m.ModifyOrderRequest(account_id=account_id, order_id=order_id, size=intent.size or None,
                                                limit_price=intent.limit_price, stop_price=intent.stop_price)
                 result = await self._modify_rounds(request, False, self._tracked_on(account_id, order_id),
-                                                   verify_first=True)
+                                                   verify_first=True, intended_at=intent.created_at)
             else:
                 size = intent.size if intent.kind == "partial_close" else None
                 result = await self._close_rounds(
@@ -758,9 +758,14 @@ class OrderManager:
         return self._settle_op(intent.intent_id, result)
 
     async def _modify_rounds(self, request: m.ModifyOrderRequest, priority: bool, tracked: TrackedOrder | None, *,
-                             verify_first: bool) -> IntentResult:
+                             verify_first: bool, intended_at: datetime | None = None) -> IntentResult:
         """Send the modify until its outcome is known; ``verify_first``: read the order before sending anything
-        (recovery: an order that already shows the new values, or is final, means the modify is done)."""
+        (recovery: an order that already shows the new values, or is final, means the modify is done).
+
+        ``intended_at`` (recovery): when the modify was asked for. An order the Gateway shows as updated after that
+        instant without the modify's values was changed since by someone else (another front end, a fill): the old
+        modify is not re-sent over it, hours later it would undo the trader's own change; it is reported
+        ``rejected`` as superseded instead."""
         account_id, order_id, size = request.account_id, request.order_id, request.size
         attempts = 0
         verify = verify_first
@@ -793,6 +798,13 @@ class OrderManager:
             if model.status.is_terminal:
                 return self._op_result("modify", ResultKind.REJECTED, account_id, order_id, tracked, model,
                                        attempts=attempts, message=f"order already {model.status.name.lower()}")
+            if intended_at is not None and model.update_timestamp is not None \
+                    and model.update_timestamp > intended_at:
+                return self._op_result("modify", ResultKind.REJECTED, account_id, order_id, tracked, model,
+                                       attempts=attempts, message=(
+                                           f"superseded: the order was changed at {model.update_timestamp.isoformat()}"
+                                           f", after this modify was asked for at {intended_at.isoformat()}; not "
+                                           "re-sent"))
         handoff = Handoff("unresolved", "modify", account_id, "modify outcome could not be verified",
                           order_id=order_id)
         self._handoff(handoff)

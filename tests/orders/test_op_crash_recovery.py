@@ -237,3 +237,32 @@ async def test_a_cancel_of_an_order_the_gateway_does_not_know_is_resolved(tmp_pa
             assert await store.unresolved_intents() == []
             assert h.manager.handoffs == []
             assert gateway.snapshot()["orders"] == snapshot_before["orders"]  # nothing sent, nothing changed
+
+
+async def test_a_recovered_modify_is_not_resent_over_a_later_change(tmp_path: object,
+                                                                   autojump_clock: MockClock) -> None:
+    """The crash left a modify unresolved; before the restart the trader moved the order himself (another front
+    end): recovery must not put the old price back over the trader's change. The intent is finished as superseded,
+    nothing is sent, the trader's price stays."""
+    db = f"sqlite:///{tmp_path}/orders.db"
+    gateway, resting = await prepared(db)
+    trader_price = RESTING + 5
+    async with open_store(db, threads=False) as store, order_harness(store=store, gateway=gateway) as h:
+        await store.record_intent(op_intent("modify", ACCOUNT, gateway.clock.now(), order_id=resting[0],
+                                            limit_price=MODIFIED))
+        await trio.sleep(1)  # later, by another front end (the same for the Gateway)
+        await h.client.modify_order(ModifyOrderRequest(account_id=ACCOUNT, order_id=resting[0],
+                                                       limit_price=trader_price))
+    counting: list[CountingTransport] = []
+
+    def wrap(inner: Any) -> CountingTransport:
+        counting.append(CountingTransport(inner))
+        return counting[0]
+
+    async with open_store(db, threads=False) as store, \
+            order_harness(store=store, gateway=gateway, wrap_transport=wrap):  # run() = recover() first
+        assert counting[0].sent[MODIFY] == 0
+        assert await store.unresolved_intents() == []
+        (row,) = [r for r in await store.history("orders") if r["kind"] == "modify"]
+        assert row["status"] == "rejected"
+    assert order(gateway, resting[0])["limitPrice"] == trader_price
