@@ -638,24 +638,21 @@ Python functions, ~8% of the engine's event path when called per event)."""
 
 
 def _server_events(complete: str, max_record_size: int) -> list[Decoded] | None:
-    """The records of ``complete`` (text of whole records, ``0x1E`` between them) decoded with ONE ``orjson.loads``
-    (the records joined into a JSON array), when every one of them is a plain server event ``{"type": 1, "target":
-    str, "arguments": list}``: the same Invocations :meth:`MessageDecoder.decode` builds for them, one by one, at
-    about half the cost per event. Anything else (another message type, an unknown field, an invalid record, a
-    record over the size limit) returns None, and the caller decodes record by record: the errors, the counters and
-    every other message then come from the general path alone.
+    """The records of ``complete`` (text of whole records, ``0x1E`` between them) decoded in one pass (``orjson.loads``
+    mapped over the records, with no Python frame per record), when every one of them is a plain server event
+    ``{"type": 1, "target": str, "arguments": list}``: the same Invocations :meth:`MessageDecoder.decode` builds for
+    them, one by one, for less per event. Anything else (another message type, an unknown
+    field, an invalid or empty record, a record over the size limit) returns None, and the caller decodes record by
+    record: the errors, the counters and every other message then come from the general path alone.
 
-    Why joining is safe: JSON escapes control characters inside strings, so ``0x1E`` only ever ends a record; an
-    empty record makes ``,,`` (invalid, so the general path reports it); and a record that is not ONE JSON value on
-    its own (``{...},{...}``) would add an element, which the count of elements against the count of records
-    catches."""
+    Why each record is parsed on its own rather than all of them joined into one JSON array (one call, ~15% cheaper):
+    the join accepts records that are not JSON on their own when their mistakes cancel out, e.g. one record holding
+    two values beside a record that only completes the object before it; the record path refuses those frames."""
     if len(complete) > max_record_size:  # a single record may be over the limit: the general path checks each
         return None
     try:
-        values = orjson.loads("[" + complete.replace(RECORD_SEPARATOR, ",") + "]")
+        values = list(map(orjson.loads, complete.split(RECORD_SEPARATOR)))
     except orjson.JSONDecodeError:
-        return None
-    if len(values) != complete.count(RECORD_SEPARATOR) + 1:
         return None
     events: list[Decoded] = []
     for obj in values:

@@ -143,3 +143,16 @@ def test_a_text_frame_after_a_binary_tail_takes_the_record_path() -> None:
     reader.feed("{}\x1e")
     assert reader.feed(b'{"type":1,"target":"A",') == []
     assert reader.feed('"arguments":[]}\x1e{"type":6}\x1e') == [Invocation("A", ()), Ping()]
+
+
+@pytest.mark.parametrize("frame", [
+    # a record of two values and a record that only completes the one before it: the joined array has as many
+    # elements as there are records, yet neither record is one JSON value on its own
+    '{"type":1,"target":"A","arguments":[]},{"type":1,"target":"B"\x1e"arguments":[]}\x1e',
+    '{"type":1,"target":"A","arguments":[]},{"type":1,"target":"B","arguments":[{}\x1e{}]}\x1e',
+])
+def test_records_that_are_json_only_when_joined_are_refused_as_the_record_path_refuses(frame: str) -> None:
+    reader = StreamReader("client")
+    reader.feed("{}\x1e")
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        reader.feed(frame)
