@@ -60,19 +60,15 @@ class OrderedDelivery:
         self.delivered = 0
 
     async def deliver(self, event: HubEvent) -> None:
-        """Hand ``event`` to the sink; waits only while the sink is full.
+        """Hand ``event`` to the sink; waits only while the sink is full (see :meth:`deliver_many`)."""
+        await self.deliver_many([event])
+
+    async def deliver_many(self, events: list[HubEvent]) -> None:
+        """Hand ``events`` to the sink in order; waits only while the sink is full.
 
         Hot path: when the sink has room this does not yield (``send_nowait``); a ``sink.send`` per event would cost
         two task switches and a pass of the scheduler per event. The hub's reader yields once per websocket frame
         when it waits for the next one, so the consumer wakes once per frame and drains what the frame carried."""
-        try:
-            self._sink.send_nowait(event)
-        except trio.WouldBlock:
-            await self._sink.send(event)
-        self.delivered += 1
-
-    async def deliver_many(self, events: list[HubEvent]) -> None:
-        """:meth:`deliver` for each of ``events`` in order, without a call per event."""
         send_nowait = self._sink.send_nowait
         for event in events:
             try:
