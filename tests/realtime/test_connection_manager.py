@@ -236,6 +236,33 @@ async def test_gateway_logout_relogs_in_and_reconnects(nursery, app, gateway, to
     assert "GatewayLogout" in recorder.causes("connection_lost")[0]
 
 
+async def test_nothing_after_a_logout_is_delivered_on_that_socket(nursery, app, gateway, tokens, connector,
+                                                                   autojump_clock) -> None:
+    """A GatewayLogout ends its socket at once: an event the server pushed after it (in the same frame, since the
+    hub writes what is queued together) is not delivered on that generation; the reconnect's reconciliation is what
+    catches such an event up, not the dead socket."""
+    send, receive = trio.open_memory_channel[HubEvent](100)
+    manager = _user(tokens, connector, send)
+    manager.set_accounts([ACCOUNT])
+    await start(nursery, manager)
+    await manager.wait_connected()
+    await trio.sleep(0.1)  # the subscriptions are replayed after connecting
+    gateway.bus.publish(_order(41))
+    gateway.bus.publish(BusEvent("user", "GatewayLogout", ()))
+    gateway.bus.publish(_order(42))
+    first, logout = await next_event(receive), await next_event(receive)
+    assert (first.target, logout.target) == ("GatewayUserOrder", "GatewayLogout")
+    await _reconnected(manager, 2)
+    await trio.sleep(5)
+    later = []
+    while True:
+        try:
+            later.append(receive.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert [e for e in later if e.generation == 1] == []
+
+
 async def test_logout_storm_pauses_before_reconnecting(nursery, app, gateway, tokens, connector,
                                                        autojump_clock) -> None:
     send, receive = trio.open_memory_channel[HubEvent](100)
