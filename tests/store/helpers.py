@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
 from engine.store import OrderIntent, OrderTransition
+from engine.store.connect import build_engine, normalize_url
+from engine.store.migrate import MIGRATIONS_DIR
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 
@@ -31,3 +38,18 @@ def transition(n: int, from_state: str, to_state: str, *, at: datetime = T0, cau
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+def database_at_revision(url: str, revision: str, then: Callable[[sa.Connection], None] | None = None) -> None:
+    """Create the database an engine of ``revision`` left behind (migrated that far, no further); ``then(conn)``
+    runs on it before the commit (e.g. to leave a row or check what is missing)."""
+    engine = build_engine(normalize_url(url))
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        if then is not None:
+            then(conn)
+        conn.commit()
+    engine.dispose()

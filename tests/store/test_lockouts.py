@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from engine.store import AccountLockout, open_store
-from engine.store.connect import build_engine, normalize_url
-from engine.store.migrate import MIGRATIONS_DIR
 from engine.store.schema import SCHEMA_REVISIONS
-from tests.store.helpers import T0
+from tests.store.helpers import T0, database_at_revision
 
 
 def lockout(account: int, *, until_h: float, rule: str = "dailyLossLimit", since_h: float = 0.0) -> AccountLockout:
@@ -63,16 +59,12 @@ async def test_active_lockouts_refuses_a_naive_now(sqlite_url: str) -> None:
 
 async def test_a_database_at_the_first_revision_gains_the_table(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = build_engine(normalize_url(url))
-    with engine.connect() as conn:  # what an engine of the first revision left behind
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "v2_0001")
+
+    def probe(conn: sa.Connection) -> None:
         conn.execute(sa.text("INSERT INTO store_meta (key, value) VALUES ('probe', 'kept')"))
-        conn.commit()
         assert not sa.inspect(conn).has_table("risk_lockouts")
-    engine.dispose()
+
+    database_at_revision(url, "v2_0001", probe)  # what an engine of the first revision left behind
     async with open_store(url, threads=False) as store:
         await store.save_lockout(lockout(1001, until_h=2))
         assert await store.active_lockouts(T0) == [lockout(1001, until_h=2)]

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from engine.store import SCHEMA_VERSION, SchemaVersionError, Store, StoreError, StoreNotFoundError
 from engine.store.connect import build_engine, normalize_url
-from engine.store.migrate import MIGRATIONS_DIR
 from engine.store.schema import SCHEMA_REVISIONS, metadata
+from tests.store.helpers import database_at_revision
 
 
 def _open(url: str, **kwargs: object) -> Store:
@@ -122,14 +120,7 @@ async def test_read_only_open_of_a_database_an_older_revision_left_says_to_upgra
     """A reader (the CLI) never migrates; a version-2 database at an earlier revision lacks columns this code selects
     (``order_intents.kind``), so reading it would fail with a raw SQL error: the open says what to do instead."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = build_engine(normalize_url(url))
-    with engine.connect() as conn:  # what an engine of the first revision left behind
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "v2_0001")
-        conn.commit()
-    engine.dispose()
+    database_at_revision(url, "v2_0001")  # what an engine of the first revision left behind
     with pytest.raises(SchemaVersionError, match=r"revision v2_0001.*start the engine once"):
         _open(url, migrate_schema=False)
     store = _open(url)  # the engine's own open upgrades it; a reader then reads
