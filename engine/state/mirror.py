@@ -209,13 +209,6 @@ class StateMirror:
             self.counters.buffered += 1
             self._buffer.append((target, arguments))
             return
-        # The hot path (one call per event): the one object of the usual shapes, validated and applied.
-        validate = USER_VALIDATORS.get(target)
-        if validate is not None:
-            data = single_object(arguments)
-            if data is not None:
-                self._apply_object(target, validate, data)
-                return
         self._apply_user_event(target, arguments)
 
     def on_market_event(self, target: str, arguments: Sequence[Any]) -> None:
