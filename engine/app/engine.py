@@ -58,6 +58,7 @@ from engine.realtime import (
 from engine.realtime.hub import HubTimings
 from engine.realtime.transport import Connector, socket_connector
 from engine.risk import RiskRules
+from engine.risk.calendar import CME_GLOBEX
 from engine.state.changes import Change, OrderChanged, TradeAdded
 from engine.state.dispatch import feed_mirror, follow_watched_contracts
 from engine.state.gateway_source import GatewayClientSource
@@ -248,7 +249,8 @@ class Engine:
         # 6. market hub: subscriptions follow the contracts held or worked
         market = self.market_hub = hub_from_settings(
             self.settings, "market", TokenManagerProvider(client.tokens), send, connector=self._connector,
-            listeners=[self._hub_listener("market")], wall_clock=self.clock, **self._hub_options)
+            listeners=[self._hub_listener("market")], market_hours=CME_GLOBEX, wall_clock=self.clock,
+            **self._hub_options)
         follow_watched_contracts(mirror, market.set_market_contracts)
         await nursery.start(market.run)
 

@@ -29,9 +29,9 @@ another attempt or give up); this task does the I/O and the timing around it:
   its round trip is the latency; an error Completion for the unknown method is an answer too), and a watchdog that
   forces a reconnect after ``staleThreshold`` without any message. User-hub liveness comes from the server's pings,
   not from traffic (a flat account is quiet for hours); the market hub's watchdog also watches the feed while
-  contracts are subscribed and the market is open (``market_hours``, CME Globex by default: a closed market is
-  silent by nature, and its silence counts from the next open). :meth:`HubManager.health` returns a
-  :class:`~engine.realtime.health.HubHealth`.
+  contracts are subscribed and the market is open (``market_hours``; the Engine passes CME Globex: a closed market
+  is silent by nature, and its silence counts from the next open; None watches around the clock).
+  :meth:`HubManager.health` returns a :class:`~engine.realtime.health.HubHealth`.
 - Every machine transition reaches the listeners (for the store) and the seed's hooks (:meth:`HubManager.on`).
 """
 
@@ -67,7 +67,6 @@ from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTi
 from engine.realtime.subscriptions import QUOTES, Subscription, market_subscriptions, user_subscriptions
 from engine.realtime.tokens import TokenProvider
 from engine.realtime.transport import DEFAULT_MAX_MESSAGE_SIZE, Connector, WebSocketLike, hub_url, socket_connector
-from engine.risk.calendar import CME_GLOBEX
 from machines.connection import ConnectionLifecycle, ConnectionState, Hook, hook_of
 from machines.observe import Transition, TransitionListener
 from settings import SignalrSettings
@@ -704,9 +703,9 @@ def user_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEv
 
 
 def market_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:
-    """The market hub: quotes coalesce per contract, and the feed has its own stale watchdog while CME Globex is open
-    (pass ``wall_clock=`` to read "now" from the engine's clock; ``market_hours=None`` watches around the clock)."""
+    """The market hub: quotes coalesce per contract, and the feed has its own stale watchdog, while ``market_hours``
+    says the market is open when given (e.g. ``engine.risk.calendar.CME_GLOBEX``, as the Engine passes; with
+    ``wall_clock=`` to read "now" from the engine's clock), around the clock without."""
     kwargs.setdefault("coalesce", ("GatewayQuote",))
     kwargs.setdefault("feed_watchdog", True)
-    kwargs.setdefault("market_hours", CME_GLOBEX)
     return HubManager("market", url, tokens, sink, **kwargs)

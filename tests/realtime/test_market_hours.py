@@ -88,6 +88,7 @@ def _market(tokens: SimTokens, connector: MemoryConnector, now: datetime, record
     send, receive = trio.open_memory_channel[HubEvent](100)
     cfg = SignalrSettings(health={"ping_interval": 30_000, "ping_timeout": 5_000,
                                   "stale_threshold": int(STALE_S * 1000)})
+    kwargs.setdefault("market_hours", CME_GLOBEX)  # the Engine's choice
     manager = market_hub(MARKET_URL, tokens, send, connector=connector, signalr=cfg, listeners=[recorder],
                          wall_clock=WallClock(now), **kwargs)
     manager.set_market_contracts({CONTRACT})
