@@ -14,12 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.protocol.enums import OrderStatus
-from engine.protocol.models import OrderModel, PositionModel, TradingAccountModel, WireModel
+from engine.protocol.models import OrderModel, PositionModel, TradingAccountModel
+from engine.protocol.records import WireRecord
 
 GatewayState = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
-def _canonical(model: type[WireModel], rows: Iterable[Mapping[str, Any]], key: tuple[str, ...]) -> dict[Any, Any]:
+def _canonical(model: type[WireRecord], rows: Iterable[Mapping[str, Any]], key: tuple[str, ...]) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for row in rows:
         wire = model.model_validate(row).wire()

@@ -6,70 +6,30 @@ with them (lenient: unknown fields ignored, timestamps in any of the formats see
 
 Attributes are snake_case; the wire names are camelCase aliases (``model_dump(by_alias=True)``), integer enums come
 from :mod:`engine.protocol.enums`. Prices are floats (the wire carries JSON numbers).
+
+The four entities every stream event carries (account, order, position, trade) are not pydantic models but compiled
+msgspec records with the same fields and the same reading (:mod:`engine.protocol.records`); they are re-exported here
+and nest in the response models like any field. Timestamps: :mod:`engine.protocol.timestamps`.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from engine.protocol.enums import (
     AggregateBarUnit,
     DomType,
-    OrderSide,
     OrderSortField,
     OrderStatus,
     OrderType,
-    PositionType,
     SortDirection,
     TradeLogType,
 )
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_timestamp(value: Any) -> Any:
-    """Lenient ISO-8601: ``+00:00`` offsets, ``Z``, naive (taken as UTC), and 7+ fractional digits (truncated).
-
-    Hot path (every stream payload carries one or two): ``datetime.fromisoformat`` is tried on the text as it is
-    first (Python 3.11 reads ``Z`` and truncates extra fractional digits itself, ~0.2 us); only text it refuses
-    goes through the normalisation (strip, ``z``, the fraction regex: ~5 us), which reads the same text the same
-    way (checked by a property test)."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return _parse_normalised(value)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return value
-
-
-def _parse_normalised(value: str) -> datetime:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    text = _FRACTION.sub(r"\1", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def format_timestamp(value: datetime) -> str:
-    """The Gateway's style: ``2025-07-18T21:00:01.268009+00:00``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-Timestamp = Annotated[
-    datetime, BeforeValidator(parse_timestamp), PlainSerializer(format_timestamp, return_type=str, when_used="json")
-]
+from engine.protocol.records import HalfTradeModel, OrderModel, PositionModel, TradingAccountModel
+from engine.protocol.timestamps import Timestamp, format_timestamp, parse_timestamp
 
 
 class WireModel(BaseModel):
@@ -129,13 +89,7 @@ class SearchAccountRequest(RequestModel):
     only_active_accounts: bool
 
 
-class TradingAccountModel(WireModel):
-    id: int
-    name: str
-    balance: float = 0.0
-    can_trade: bool
-    is_visible: bool
-    simulated: bool = False
+# TradingAccountModel: engine.protocol.records (a compiled msgspec Struct; see there why)
 
 
 class SearchAccountResponse(Envelope):
@@ -267,26 +221,7 @@ class SearchOrderByIdRequest(RequestModel):
     order_id: int
 
 
-class OrderModel(WireModel):
-    id: int
-    account_id: int
-    contract_id: str
-    symbol_id: str | None = None
-    creation_timestamp: Timestamp
-    update_timestamp: Timestamp | None = None
-    status: OrderStatus
-    type: OrderType
-    side: OrderSide
-    size: int
-    limit_price: float | None = None
-    stop_price: float | None = None
-    fill_volume: int = 0
-    filled_price: float | None = None
-    custom_tag: str | None = None
-    trail_distance: int | None = None
-    trail_price: float | None = None
-    parent_order_id: int | None = None
-    linked_order_id: int | None = None
+# OrderModel: engine.protocol.records (a compiled msgspec Struct; see there why)
 
 
 class SearchOrderResponse(Envelope):
@@ -324,15 +259,7 @@ class SearchPositionRequest(RequestModel):
     account_id: int
 
 
-class PositionModel(WireModel):
-    id: int
-    account_id: int
-    contract_id: str
-    contract_display_name: str | None = None
-    creation_timestamp: Timestamp
-    type: PositionType
-    size: int
-    average_price: float
+# PositionModel: engine.protocol.records (a compiled msgspec Struct; see there why)
 
 
 class SearchPositionResponse(Envelope):
@@ -365,19 +292,7 @@ class SearchTradeRequest(RequestModel):
     end_timestamp: Timestamp | None = None
 
 
-class HalfTradeModel(WireModel):
-    id: int
-    account_id: int
-    contract_id: str
-    creation_timestamp: Timestamp
-    price: float
-    profit_and_loss: float | None = None
-    fees: float = 0.0
-    commissions: float | None = None
-    side: OrderSide
-    size: int
-    voided: bool = False
-    order_id: int
+# HalfTradeModel: engine.protocol.records (a compiled msgspec Struct; see there why)
 
 
 class SearchTradeResponse(Envelope):

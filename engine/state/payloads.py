@@ -45,9 +45,9 @@ _MODELS: Final[dict[str, type[UserModel]]] = {
     TRADE_EVENT: HalfTradeModel,
 }
 USER_VALIDATORS: Final[Mapping[str, Callable[[dict[str, Any]], UserModel]]] = MappingProxyType({
-    target: model.__pydantic_validator__.validate_python for target, model in _MODELS.items()})
-"""User event target -> the function that validates one payload object into its model (raising
-``pydantic.ValidationError``): model_validate without its Python wrapper, the mirror's hot path."""
+    target: model.model_validate for target, model in _MODELS.items()})
+"""User event target -> the function that validates one payload object into its record (raising
+``pydantic.ValidationError``): the mirror's hot path, compiled (:mod:`engine.protocol.records`)."""
 
 
 @dataclass(frozen=True, slots=True)
