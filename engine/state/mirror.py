@@ -62,11 +62,14 @@ from engine.state.changes import (
     WatchedContractsChanged,
 )
 from engine.state.payloads import (
+    ACCOUNT_EVENT,
     MARKET_EVENTS,
+    ORDER_EVENT,
+    POSITION_EVENT,
     QUOTE_EVENT,
+    TRADE_EVENT,
     USER_VALIDATORS,
     Malformed,
-    UserModel,
     parse_quote,
     single_object,
     summarise,
@@ -77,6 +80,8 @@ from engine.state.trade_times import TradeTimes
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Change], None]
+_UserReader = tuple[Callable[[dict[str, Any]], Any], Callable[[Any, Source], object]]
+"""A user event's (validate the payload object into its record, apply the record to the mirror)."""
 
 DEFAULT_TERMINAL_MEMORY = 100_000
 """How many terminal orders are remembered by id and final status (oldest forgotten first): far more than a day of
@@ -182,6 +187,13 @@ class StateMirror:
         self._hold = 0
         self._buffer: deque[tuple[str, Sequence[Any]]] = deque()
         self.counters = MirrorCounters()
+        self._user_readers: dict[str, _UserReader] = {
+            ACCOUNT_EVENT: (USER_VALIDATORS[ACCOUNT_EVENT], self.apply_account),
+            ORDER_EVENT: (USER_VALIDATORS[ORDER_EVENT], self.apply_order),
+            POSITION_EVENT: (USER_VALIDATORS[POSITION_EVENT], self.apply_position),
+            TRADE_EVENT: (USER_VALIDATORS[TRADE_EVENT], self.apply_trade),
+        }
+        """User event target -> how its payload objects are read and applied (a table instead of a type switch)."""
 
     # ------------------------------------------------------------------------------------------------ listeners
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -209,7 +221,20 @@ class StateMirror:
             self.counters.buffered += 1
             self._buffer.append((target, arguments))
             return
-        self._apply_user_event(target, arguments)
+        reader = self._user_readers.get(target)
+        if reader is None:
+            self.counters.unknown_events += 1
+            log.debug("state mirror: ignoring unknown user event %r", target)
+            return
+        data = single_object(arguments)
+        if data is not None:  # the hot path: one object, bare or in one wrapper
+            self._apply_object(target, reader, data)
+            return
+        for item in unwrap(arguments):
+            if isinstance(item, Malformed):
+                self._malformed(target, item.reason)
+                continue
+            self._apply_object(target, reader, item.data)
 
     def on_market_event(self, target: str, arguments: Sequence[Any]) -> None:
         """A market-hub Invocation; only ``GatewayQuote`` is kept (latest merged quote per contract). Never raises."""
@@ -226,38 +251,15 @@ class StateMirror:
         contract_id, data = parsed
         self.apply_quote(contract_id, data)
 
-    def _apply_user_event(self, target: str, arguments: Sequence[Any]) -> None:
-        validate = USER_VALIDATORS.get(target)
-        if validate is None:
-            self.counters.unknown_events += 1
-            log.debug("state mirror: ignoring unknown user event %r", target)
-            return
-        data = single_object(arguments)
-        if data is not None:  # the hot path: one object, bare or in one wrapper
-            self._apply_object(target, validate, data)
-            return
-        for item in unwrap(arguments):
-            if isinstance(item, Malformed):
-                self._malformed(target, item.reason)
-                continue
-            self._apply_object(target, validate, item.data)
-
-    def _apply_object(self, target: str, validate: Callable[[dict[str, Any]], UserModel], data: dict[str, Any]) \
-            -> None:
+    def _apply_object(self, target: str, reader: _UserReader, data: dict[str, Any]) -> None:
+        validate, apply = reader
         try:
-            model = validate(data)
+            record = validate(data)
         except pydantic.ValidationError as exc:
             self._malformed(target, summarise(exc))
             return
         self.counters.applied[target] += 1
-        if isinstance(model, OrderModel):  # the most frequent event first
-            self.apply_order(model, "stream")
-        elif isinstance(model, TradingAccountModel):
-            self.apply_account(model, "stream")
-        elif isinstance(model, PositionModel):
-            self.apply_position(model, "stream")
-        else:
-            self.apply_trade(model, "stream")
+        apply(record, "stream")
 
     def _malformed(self, target: str, reason: str) -> None:
         self.counters.malformed += 1
@@ -283,9 +285,9 @@ class StateMirror:
 
     def _drain(self) -> None:
         # Applying may not re-enter holding (it is synchronous), but stay safe if a listener starts a hold.
-        while self._buffer and not self._hold:
+        while self._buffer and not self._hold:  # on_user_event applies (not buffers) while nothing holds
             target, arguments = self._buffer.popleft()
-            self._apply_user_event(target, arguments)
+            self.on_user_event(target, arguments)
 
     # ------------------------------------------------------------------------------------------------ typed apply
     def _watched_account(self, account_id: int) -> bool:
