@@ -71,9 +71,14 @@ class WireRecord(msgspec.Struct, kw_only=True, rename="camel", gc=False):
     def __get_pydantic_core_schema__(cls, source: Any, handler: pydantic.GetCoreSchemaHandler) \
             -> core_schema.CoreSchema:
         """Inside a pydantic model (a REST response), the twin validates (lax, with pydantic's errors and locations)
-        and the record is built from it; an instance passes as it is; JSON output is :meth:`wire`."""
-        return core_schema.no_info_after_validator_function(
-            cls.from_lenient, handler.generate_schema(cls.__lenient__),
+        and the record is built from it; an instance (of this class or a subclass) passes as it is, as a pydantic
+        model's does; the response's dump options apply to it (JSON by alias is :meth:`wire`)."""
+        def validate(value: Any, twin: core_schema.ValidatorFunctionWrapHandler) -> WireRecord:
+            # a wrap, not a union with an instance check: a union would prefix pydantic's error locations
+            return value if isinstance(value, cls) else cls.from_lenient(twin(value))
+
+        return core_schema.no_info_wrap_validator_function(
+            validate, handler.generate_schema(cls.__lenient__),
             serialization=core_schema.plain_serializer_function_ser_schema(cls._serialize, info_arg=True),
         )
 
@@ -113,9 +118,10 @@ class WireRecord(msgspec.Struct, kw_only=True, rename="camel", gc=False):
 
     @staticmethod
     def _serialize(value: WireRecord, info: core_schema.SerializationInfo) -> Any:
-        if info.mode_is_json():
-            return value.wire(exclude_none=info.exclude_none)
-        return value.model_dump(by_alias=bool(info.by_alias), exclude_none=info.exclude_none)
+        # the response's options hold for its records, as for a nested pydantic model: without by_alias, JSON
+        # mode writes attribute names too
+        return value.model_dump(mode="json" if info.mode_is_json() else "python", by_alias=bool(info.by_alias),
+                                exclude_none=info.exclude_none)
 
 
 R = TypeVar("R", bound=WireRecord)
