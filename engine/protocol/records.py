@@ -72,14 +72,15 @@ class WireRecord(msgspec.Struct, kw_only=True, rename="camel", gc=False):
             -> core_schema.CoreSchema:
         """Inside a pydantic model (a REST response), the twin validates (lax, with pydantic's errors and locations)
         and the record is built from it; an instance (of this class or a subclass) passes as it is, as a pydantic
-        model's does; the response's dump options apply to it (JSON by alias is :meth:`wire`)."""
+        model's does; its twin writes it, so the response's dump options apply to it (JSON by alias is :meth:`wire`)."""
         def validate(value: Any, twin: core_schema.ValidatorFunctionWrapHandler) -> WireRecord:
             # a wrap, not a union with an instance check: a union would prefix pydantic's error locations
             return value if isinstance(value, cls) else cls.from_lenient(twin(value))
 
+        twin_schema = handler.generate_schema(cls.__lenient__)
         return core_schema.no_info_wrap_validator_function(
-            validate, handler.generate_schema(cls.__lenient__),
-            serialization=core_schema.plain_serializer_function_ser_schema(cls._serialize, info_arg=True),
+            validate, twin_schema,
+            serialization=core_schema.plain_serializer_function_ser_schema(_as_twin, return_schema=twin_schema),
         )
 
     # ------------------------------------------------------------------------------------------------ writing
@@ -116,12 +117,12 @@ class WireRecord(msgspec.Struct, kw_only=True, rename="camel", gc=False):
         """A copy with ``update`` applied (attribute names; not validated, as pydantic's)."""
         return _replace(self, **(update or {}))
 
-    @staticmethod
-    def _serialize(value: WireRecord, info: core_schema.SerializationInfo) -> Any:
-        # the response's options hold for its records, as for a nested pydantic model: without by_alias, JSON
-        # mode writes attribute names too
-        return value.model_dump(mode="json" if info.mode_is_json() else "python", by_alias=bool(info.by_alias),
-                                exclude_none=info.exclude_none)
+
+def _as_twin(value: WireRecord) -> pydantic.BaseModel:
+    """A record nested in a response is written by its twin's serializer: every dump option of the response applies
+    as it did to a nested pydantic model (a plain function returning a dict was written by pydantic's untyped
+    serializer, which turned an infinite price into None in ``model_dump(mode="json")``)."""
+    return value.__lenient__.model_construct(**_asdict(value))
 
 
 R = TypeVar("R", bound=WireRecord)

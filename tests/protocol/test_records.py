@@ -355,6 +355,16 @@ def test_responses_nest_records_read_and_written_as_the_twin(
         assert _written(got.model_dump, **options) == _written(expected.model_dump, **options), options
 
 
+def test_a_nested_infinite_price_is_written_as_the_twin_writes_it() -> None:
+    """Found by the property test: a dict returned by a plain serializer went through pydantic's untyped writer,
+    which made ``inf`` None in ``model_dump(mode="json")`` where the nested model (and :meth:`wire`) keep it."""
+    body = {"success": True, "accounts": [{"id": 1, "name": "A", "balance": float("inf"), "canTrade": True,
+                                           "isVisible": True}]}
+    response = m.SearchAccountResponse.model_validate(body)
+    assert response.model_dump(mode="json", by_alias=True)["accounts"] == [response.accounts[0].wire()]
+    assert response.model_dump(mode="json")["accounts"][0]["balance"] == float("inf")
+
+
 def test_a_bad_nested_record_is_reported_with_its_location() -> None:
     with pytest.raises(pydantic.ValidationError) as raised:
         m.SearchOrderResponse.model_validate({"success": True, "orders": [ORDER, {**ORDER, "size": "many"}]})
