@@ -31,7 +31,7 @@ from engine.protocol.records import HalfTradeModel, OrderModel, PositionModel, T
 from engine.protocol.timestamps import AwareDatetime, _parse_normalised, parse_timestamp
 
 RECORDS: tuple[type[WireRecord], ...] = (TradingAccountModel, OrderModel, PositionModel, HalfTradeModel)
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------------------------------- strategies
@@ -233,7 +233,7 @@ def test_valid_wire_dicts_read_as_the_twin_reads_them(cls: type[WireRecord], dat
 
 
 @pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
-@settings(FAST, max_examples=150)
+@settings(FAST, max_examples=100)
 @given(data=st.data())
 def test_mutated_wire_dicts_read_as_the_twin_reads_them(cls: type[WireRecord], data: st.DataObject) -> None:
     assert_same_reading(cls, data.draw(mutated_dicts(cls)))
@@ -382,7 +382,7 @@ def test_a_record_instance_nests_as_it_is() -> None:
 
 
 # --------------------------------------------------------------------------------------------------- timestamps
-@settings(FAST, max_examples=400)
+@settings(FAST, max_examples=300)
 @given(text=any_timestamp())
 def test_the_python_timestamp_path_reads_what_msgspec_reads(text: str) -> None:
     try:
