@@ -3,7 +3,8 @@
 Why a property test: :meth:`WireRecord.model_validate` trusts msgspec's strict reading whenever msgspec accepts, and
 only falls back to the lenient twin (the pydantic model, the reference reading) when it refuses. That is correct only
 if msgspec never accepts an input it reads differently from the twin: a different value, a different type (``5`` vs
-``5.0``, an enum vs an int, a ``str`` subclass), a different zone. So the tests generate Gateway payloads, mutate them
+``5.0``, an enum vs an int), a different zone. (One difference is kept on purpose: a ``str`` subclass a Python
+caller passes stays one; see :func:`_plain_strings`.) So the tests generate Gateway payloads, mutate them
 in every way a newer API, a buggy server or a caller could, and compare the two readings attribute by attribute,
 type included, and in every dump.
 """
@@ -204,8 +205,8 @@ def assert_same_reading(cls: type[WireRecord], data: Any) -> None:
         compiled: WireRecord | None = msgspec.convert(data, cls, strict=True)
     except msgspec.ValidationError:
         compiled = None
-    if compiled is not None and not cls.__exact__(compiled):
-        compiled = None
+    if compiled is not None:
+        compiled = _plain_strings(compiled)
     try:
         twin: pydantic.BaseModel | None = cls.__lenient__.model_validate(data)
         twin_error = None
@@ -221,7 +222,16 @@ def assert_same_reading(cls: type[WireRecord], data: Any) -> None:
         assert errors(raised.value) == errors(twin_error)
         assert raised.value.error_count() == twin_error.error_count()
     else:
-        assert_identical(cls.model_validate(data), cls.from_lenient(twin))
+        assert_identical(_plain_strings(cls.model_validate(data)), cls.from_lenient(twin))
+
+
+def _plain_strings(record: WireRecord) -> WireRecord:
+    """``record`` with any ``str`` subclass in it made a ``str``: the one difference the compiled path keeps on
+    purpose (a StrEnum a Python caller passes stays one; JSON never holds one, and checking every text field of every
+    event for it cost ~0.13 us per order)."""
+    subclassed = {name: str(value) for name in record.__struct_fields__
+                  if isinstance(value := getattr(record, name), str) and type(value) is not str}
+    return msgspec.structs.replace(record, **subclassed) if subclassed else record
 
 
 # --------------------------------------------------------------------------------------------------- reading
@@ -269,12 +279,13 @@ def test_named_edge_cases_read_as_the_twin_reads_them(key: str, value: Any) -> N
 
 
 @pytest.mark.parametrize("key", ["contractId", "symbolId", "customTag"])
-def test_a_str_subclass_is_read_as_a_plain_str(key: str) -> None:
-    """msgspec keeps a ``str`` subclass (a StrEnum) as it is, pydantic (the reference) makes it a ``str``: the
-    compiled path must not answer for it."""
+def test_a_str_subclass_is_kept_as_given(key: str) -> None:
+    """msgspec keeps a ``str`` subclass (a StrEnum) as it is where pydantic would make it a ``str``: the value is the
+    same, only its type is the caller's (a known, documented difference; JSON never produces one)."""
     data = {**ORDER, key: _Colour.RED}
-    assert type(getattr(msgspec.convert(data, OrderModel, strict=True), to_snake(key))) is _Colour
-    assert type(getattr(OrderModel.model_validate(data), to_snake(key))) is str
+    record = OrderModel.model_validate(data)
+    assert type(getattr(record, to_snake(key))) is _Colour
+    assert record.wire()[key] == "RED"
 
 
 def test_huge_integers_go_to_the_twin() -> None:
