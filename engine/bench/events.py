@@ -4,8 +4,9 @@ Why: the event path (trio-websocket -> :class:`~engine.realtime.HubConnection` /
 -> SignalR codec -> sink channel -> :func:`~engine.state.feed_mirror` -> :class:`~engine.state.StateMirror`) must
 keep up with what a hub pushes. Its cost only means something next to what the same machine can do at all, so the
 same stream is also consumed by a floor (a bare trio-websocket receive loop that splits frames on ``0x1E`` and
-``orjson.loads`` each record) and by a transport-only loop (frames received, records counted, nothing parsed) that
-shows whether the simulator or the socket is what bounds the floor. Target: the engine at least 50% of the floor.
+parses each record with the JSON parser the engine's codec uses, ``msgspec.json.decode``; orjson is as fast here)
+and by a transport-only loop (frames received, records counted, nothing parsed) that shows whether the simulator or
+the socket is what bounds the floor. Target: the engine at least 50% of the floor.
 
 Setup, identical for every run (the transport run, then :data:`ROUNDS` floor+engine pairs): one simulator process
 (:mod:`engine.bench._simproc`, so the server and the measured consumer do not share an interpreter or a core)
@@ -28,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import msgspec
 import trio
 import trio_websocket
 
@@ -138,9 +139,10 @@ async def _raw_session(sim: SimProcess, count: int, kind: str) -> Run:
                 while True:
                     seen += _text(await ws.get_message()).count("\x1e")
             else:
+                parse = msgspec.json.decode
                 while True:
                     for record in _text(await ws.get_message()).split("\x1e"):
-                        if record and orjson.loads(record).get("type") == 1:
+                        if record and parse(record).get("type") == 1:
                             seen += 1
 
         async def keep_alive() -> None:
@@ -263,8 +265,9 @@ async def measure(count: int = COUNT, working: int = WORKING, rounds: int = ROUN
             f"stream: {count:,} events of the shared mix over 4 accounts, {working} working orders per account; "
             f"simulator in its own process, published in chunks of {CHUNK}, at most {WINDOW:,} ahead of the "
             "consumer; loopback TCP; one connection per run, same stream for all three runs",
-            "floor = trio-websocket get_message + split on 0x1E + orjson.loads per record; engine = HubManager + "
-            "HubConnection + codec + sink channel + feed_mirror + StateMirror (pydantic models)",
+            "floor = trio-websocket get_message + split on 0x1E + msgspec.json.decode per record; engine = "
+            "HubManager + HubConnection + codec + sink channel + feed_mirror + StateMirror (payloads validated into "
+            "msgspec records)",
             f"gc thresholds {gc_thresholds} for all three runs, as Engine.run sets them (engine/realtime/gcpolicy.py)",
             machine_note(),
         ],
