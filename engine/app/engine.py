@@ -48,7 +48,7 @@ from engine.orders import OrderManager
 from engine.orders.manager import Handoff
 from engine.protocol.timebase import WallClock
 from engine.realtime import (
-    HubEvent,
+    HubEvents,
     HubManager,
     ReconnectContext,
     TokenManagerProvider,
@@ -77,7 +77,8 @@ Status = Callable[[str], None]
 RECENT_FINDINGS = 200
 RECENT_REPORTS = 200
 EVENT_BUFFER = 10_000
-"""Hub events queued between the hubs and the dispatcher (the user hub waits when it is full: never a drop)."""
+"""Batches of hub events (one websocket frame's events each, see :data:`engine.realtime.HubEvents`) queued between
+the hubs and the dispatcher (the user hub waits when it is full: never a drop)."""
 
 
 def _log_status(line: str) -> None:
@@ -234,7 +235,7 @@ class Engine:
             self.status(f"account {lockout.account_id} stays locked out until {lockout.until.isoformat()} "
                         f"({lockout.rule}; restored from the store)")
         await nursery.start(self.enforcer.run)
-        send, receive = trio.open_memory_channel[HubEvent](EVENT_BUFFER)
+        send, receive = trio.open_memory_channel[HubEvents](EVENT_BUFFER)
         nursery.start_soon(self._dispatch, receive)
 
         # 5. user hub: connect, subscribe, initial reconciliation (the manager's hook)
@@ -277,12 +278,12 @@ class Engine:
                 delay = min(delay * 2, 30.0)
 
     # ------------------------------------------------------------------------------------------------ wiring
-    async def _dispatch(self, events: trio.MemoryReceiveChannel[HubEvent]) -> None:
+    async def _dispatch(self, batches: trio.MemoryReceiveChannel[HubEvents]) -> None:
         """The event dispatcher: every hub event, in arrival order, into the mirror (which never raises)."""
         mirror = self.mirror
         assert mirror is not None
-        async with events:
-            await feed_mirror(mirror, events)  # drains queued events without a scheduler pass per event
+        async with batches:
+            await feed_mirror(mirror, batches)  # drains queued frames without a scheduler pass per frame
 
     def _to_order_manager(self, change: Change) -> None:
         orders = self.orders

@@ -36,7 +36,7 @@ import trio_websocket
 from engine.bench._simproc import SimProcess, open_simproc
 from engine.bench._support import ACCOUNTS, frames, machine_note, user_event_mix
 from engine.protocol.signalr import PING_RECORD, Invocation, StreamReader, encode, encode_handshake_request
-from engine.realtime import HubEvent, ReconnectContext, tune_gc_for_event_path, user_hub, user_subscriptions
+from engine.realtime import HubEvents, ReconnectContext, tune_gc_for_event_path, user_hub, user_subscriptions
 from engine.realtime.transport import RECEIVE_BUFFER_SIZE
 from engine.state import StateMirror, feed_mirror
 
@@ -161,14 +161,15 @@ async def _raw_session(sim: SimProcess, count: int, kind: str) -> Run:
 
 
 async def _engine_session(sim: SimProcess, count: int) -> tuple[Run, StateMirror]:
-    """The engine's own path: HubManager over a real socket -> sink channel -> feed_mirror -> StateMirror."""
+    """The engine's own path: HubManager over a real socket -> sink channel (one item per frame) -> feed_mirror ->
+    StateMirror."""
     mirror = StateMirror(watch_accounts=ACCOUNTS)
     subscribed = trio.Event()
 
     async def on_subscribed(context: ReconnectContext) -> None:
         subscribed.set()
 
-    send, receive = trio.open_memory_channel[HubEvent](10_000)
+    send, receive = trio.open_memory_channel[HubEvents](10_000)
     manager = user_hub(sim.url + "/hubs/user", StaticTokens(sim.ready[1]), send, on_reconnected=on_subscribed,
                        reconcile_initial=True)
     manager.set_accounts(ACCOUNTS)

@@ -7,7 +7,8 @@ mirror a long realistic stream and reads the process's resident set (``VmRSS``) 
 Path: SignalR text frames built in memory from the shared mix (:func:`engine.bench._support.user_event_mix`: order
 lifecycles, fills with unique trade ids, positions opening and closing, balance updates, plus partial quotes on the
 market hub) -> the real codec (:class:`~engine.protocol.signalr.StreamReader`) -> :class:`~engine.realtime.HubEvent`
--> a Trio memory channel -> :func:`~engine.state.feed_mirror` -> :class:`~engine.state.StateMirror` with its default
+batches (one frame's events per item, as the hub managers send them) -> a Trio memory channel ->
+:func:`~engine.state.feed_mirror` -> :class:`~engine.state.StateMirror` with its default
 bounds. No socket: a million events over loopback would take minutes, and the per-socket objects (connection,
 manager) hold nothing per event. The default stream uses one account, so every bounded memory fills up: terminal
 orders (100,000 by id and status, the last 1,000 in full), the account's trades (10,000 in full, 100,000 ids for
@@ -25,7 +26,7 @@ import trio
 
 from engine.bench._support import FILLED_OR_CANCELLED, TRADE, frames, machine_note, rss_mb, user_event_mix
 from engine.protocol.signalr import Invocation, StreamReader
-from engine.realtime import HubEvent, tune_gc_for_event_path
+from engine.realtime import HubEvent, HubEvents, tune_gc_for_event_path
 from engine.state import StateMirror, feed_mirror
 from engine.state.mirror import (
     DEFAULT_RECENT_TERMINAL,
@@ -59,7 +60,7 @@ async def feed(total: int, baseline: int, *, accounts: tuple[int, ...] = ACCOUNT
         raise ValueError(f"need 0 < baseline < total, got baseline={baseline}, total={total}")
     mirror = StateMirror(watch_accounts=accounts)
     counters = mirror.counters
-    send, receive = trio.open_memory_channel[HubEvent](10_000)
+    send, receive = trio.open_memory_channel[HubEvents](10_000)
     marks = _checkpoints(total, baseline)
     readings: dict[int, float] = {}
     seen = {"terminal": 0, "trades": 0}
@@ -84,17 +85,23 @@ async def feed(total: int, baseline: int, *, accounts: tuple[int, ...] = ACCOUNT
         mix = counting(user_event_mix(total, accounts=accounts, working=working, quote_every=quote_every))
         async with send:
             for text in frames(mix, PER_FRAME):
+                now = trio.current_time()
+                batch: list[HubEvent] = []  # one frame's events, one channel item (as a hub manager sends them)
                 for message in reader.feed(text):
                     assert isinstance(message, Invocation)
                     hub = "market" if message.target == "GatewayQuote" else "user"
-                    await send.send(HubEvent(hub, message.target, message.arguments, 1, trio.current_time()))
+                    batch.append(HubEvent(hub, message.target, message.arguments, 1, now))
                     sent += 1
-                    if next_mark < len(marks) and sent == marks[next_mark]:
+                    if next_mark < len(marks) and sent == marks[next_mark]:  # a reading after exactly `sent` events
+                        await send.send(tuple(batch))
+                        batch = []
                         while processed() < sent:
                             await trio.lowlevel.checkpoint()
                         gc.collect()
                         readings[sent] = rss_mb()
                         next_mark += 1
+                if batch:
+                    await send.send(tuple(batch))
 
     started = time.perf_counter()
     async with trio.open_nursery() as nursery:
@@ -141,7 +148,8 @@ def run(total: int = EVENTS, baseline: int = BASELINE) -> dict[str, Any]:
         "notes": [
             f"RSS after N events: {table}; growth {baseline:,} -> {total:,}: {growth:.1f} MB "
             f"(target < {TARGET_GROWTH_MB:.0f} MB)",
-            "path: in-memory SignalR frames -> StreamReader (real codec) -> HubEvent -> memory channel -> feed_mirror "
+            "path: in-memory SignalR frames -> StreamReader (real codec) -> HubEvent batches (one per frame) -> memory "
+            "channel -> feed_mirror "
             "-> StateMirror (default bounds); no socket (see the module docstring); gc.collect() before each reading",
             f"mix: 1 account, {WORKING} working orders, a partial quote every {QUOTE_EVERY} events; terminal orders "
             f"seen {outcome['seen']['terminal']:,} (remembered by id and status: cap {DEFAULT_TERMINAL_MEMORY:,}, the "

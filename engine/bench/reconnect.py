@@ -36,7 +36,7 @@ import trio
 from engine.bench._simproc import open_simproc
 from engine.bench._support import machine_note, percentile
 from engine.gateway.client import GatewayClient
-from engine.realtime import HubEvent, ReconnectContext, TokenManagerProvider, WebSocketLike, hub_from_settings
+from engine.realtime import HubEvents, ReconnectContext, TokenManagerProvider, WebSocketLike, hub_from_settings
 from engine.realtime.transport import socket_connector
 from engine.state import GatewayClientSource, Reconciler, ReconcilerConfig, StateMirror, feed_mirror
 from machines.connection import Hook
@@ -138,7 +138,7 @@ async def measure(drops: int = DROPS, accounts: int = ACCOUNTS, orders: int = OR
             probe.hook_done.set()
             probe.hook_done = trio.Event()
 
-        send, receive = trio.open_memory_channel[HubEvent](10_000)
+        send, receive = trio.open_memory_channel[HubEvents](10_000)
         manager = hub_from_settings(settings, "user", TokenManagerProvider(client.tokens), send,
                                     connector=probe.connector, on_reconnected=hook, reconcile_initial=True,
                                     rng=random.Random(0))

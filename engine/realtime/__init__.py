@@ -2,7 +2,8 @@
 
 - :mod:`engine.realtime.hub`: one socket speaking the SignalR JSON protocol (handshake, invoke, keep-alive).
 - :mod:`engine.realtime.manager`: one manager per hub, the driver of the connection machine (backoff, tokens,
-  subscriptions, health, the reconciler on every reconnect).
+  subscriptions, health, the reconciler on every reconnect); its events reach the injected sink channel as
+  :data:`~engine.realtime.events.HubEvents` batches (one websocket frame's events per item, in order).
 - :mod:`engine.realtime.transport`: how a socket is opened (real sockets, or an injected connector in tests).
 - :mod:`engine.realtime.gcpolicy`: the collector setting a process running the event path uses.
 """
@@ -19,7 +20,7 @@ from engine.realtime.errors import (
     HubNotConnected,
     InvokeTimeout,
 )
-from engine.realtime.events import CoalescingDelivery, HubEvent, OrderedDelivery
+from engine.realtime.events import CoalescingDelivery, HubEvent, HubEvents, OrderedDelivery
 from engine.realtime.gcpolicy import tune_gc_for_event_path
 from engine.realtime.health import HubHealth
 from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings, InvokeOutcome
@@ -46,6 +47,7 @@ __all__ = [
     "HubConnectionLost",
     "HubError",
     "HubEvent",
+    "HubEvents",
     "HubGaveUp",
     "HubHealth",
     "HubInvocationError",

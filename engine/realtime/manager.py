@@ -23,8 +23,9 @@ another attempt or give up); this task does the I/O and the timing around it:
 - **THE KEY SHAPE**: on every transition into connected-after-a-reconnect (and after the first connect when
   ``reconcile_initial``), once the subscriptions are replayed, a child nursery inside the per-connection scope runs
   the injected reconciler. If the socket drops again, leaving that scope cancels the reconciler.
-- **Events** go to the injected sink: in order and never dropped (user hub), or with quotes coalesced per contract
-  (market hub); see :mod:`engine.realtime.events`.
+- **Events** go to the injected sink as :data:`~engine.realtime.events.HubEvents` batches (the events of one
+  websocket frame per item): in order and never dropped (user hub), or with quotes coalesced per contract (market
+  hub, one event per batch); see :mod:`engine.realtime.events`.
 - **Health** (``signalr.health``): a heartbeat invocation every ``pingInterval`` (answered within ``pingTimeout``,
   its round trip is the latency; an error Completion for the unknown method is an answer too), and a watchdog that
   forces a reconnect after ``staleThreshold`` without any message. User-hub liveness comes from the server's pings,
@@ -61,7 +62,7 @@ from engine.realtime.errors import (
     HubNotConnected,
     InvokeTimeout,
 )
-from engine.realtime.events import LOGOUT_TARGET, CoalescingDelivery, Delivery, HubEvent, OrderedDelivery
+from engine.realtime.events import LOGOUT_TARGET, CoalescingDelivery, Delivery, HubEvent, HubEvents, OrderedDelivery
 from engine.realtime.health import HubHealth
 from engine.realtime.hub import Disconnect, DisconnectKind, HubConnection, HubTimings
 from engine.realtime.subscriptions import QUOTES, Subscription, market_subscriptions, user_subscriptions
@@ -125,7 +126,7 @@ class HubManager:
         name: str,
         url: str,
         tokens: TokenProvider,
-        sink: trio.MemorySendChannel[HubEvent],
+        sink: trio.MemorySendChannel[HubEvents],
         *,
         connector: Connector = socket_connector,
         signalr: SignalrSettings | None = None,
@@ -487,8 +488,9 @@ class HubManager:
         name, new_tuple = self.name, tuple.__new__  # HubEvent without its Python-level __new__ (hot path)
 
         async def handle(invocations: list[Invocation]) -> None:
-            """The events of one frame: stamped once, handed to the delivery together. A ``GatewayLogout`` ends the
-            connection, so nothing after it in the frame is delivered (the reconnect's reconciliation covers it)."""
+            """The events of one frame: stamped once, handed to the delivery as one batch. A ``GatewayLogout`` ends
+            the connection, so the batch ends at it: nothing after it in the frame is delivered (the reconnect's
+            reconciliation covers it)."""
             now = trio.current_time()
             self._last_event_at = now
             events = []
@@ -500,7 +502,7 @@ class HubManager:
                     break
             self.events_received += len(events)
             try:
-                await self._delivery.deliver_many(events)
+                await self._delivery.deliver_many(tuple(events))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 log.warning("%s hub: the event sink was closed; closing the hub", self.name)
                 self.close("event sink closed")
@@ -686,7 +688,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def hub_from_settings(settings: EngineSettings, hub: Literal["user", "market"], tokens: TokenProvider,
-                      sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:
+                      sink: trio.MemorySendChannel[HubEvents], **kwargs: Any) -> HubManager:
     """The user or market hub manager configured from ``api.userHubUrl`` / ``api.marketHubUrl`` and ``signalr.*``;
     ``kwargs`` go to :class:`HubManager` (``connector=``, ``on_reconnected=``, ``listeners=``...)."""
     kwargs.setdefault("signalr", settings.signalr)
@@ -697,12 +699,12 @@ def hub_from_settings(settings: EngineSettings, hub: Literal["user", "market"], 
     raise ValueError(f"hub must be 'user' or 'market', got {hub!r}")
 
 
-def user_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:
+def user_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvents], **kwargs: Any) -> HubManager:
     """The user hub: every event in order, liveness from pings only."""
     return HubManager("user", url, tokens, sink, **kwargs)
 
 
-def market_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvent], **kwargs: Any) -> HubManager:
+def market_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvents], **kwargs: Any) -> HubManager:
     """The market hub: quotes coalesce per contract, and the feed has its own stale watchdog, while ``market_hours``
     says the market is open when given (e.g. ``engine.risk.calendar.CME_GLOBEX``, as the Engine passes; with
     ``wall_clock=`` to read "now" from the engine's clock), around the clock without."""

@@ -13,7 +13,7 @@ import trio
 from engine.gateway.testing import simulated_client
 from engine.protocol.enums import OrderSide, OrderType
 from engine.protocol.models import PlaceOrderRequest
-from engine.realtime import HubEvent, ReconnectContext, user_hub
+from engine.realtime import HubEvents, ReconnectContext, user_hub
 from engine.state.changes import Change, OrderChanged
 from engine.state.dispatch import feed_mirror
 from engine.state.gateway_source import GatewayClientSource
@@ -57,7 +57,7 @@ async def test_an_order_placed_while_the_user_hub_was_down_is_reconciled(autojum
             assert reconciler.last_report is not None
             await reports_send.send(reconciler.last_report)
 
-        events_send, events = trio.open_memory_channel[HubEvent](1000)
+        events_send, events = trio.open_memory_channel[HubEvents](1000)
         signalr = load_settings(env={}, overrides={"signalr": {"reconnection": {"delays": [3000, 3000]}}}).signalr
         manager = user_hub(USER_URL, SimTokens(sim.gateway), events_send, connector=MemoryConnector(
             build_app(sim.gateway)), signalr=signalr, on_reconnected=on_reconnected, reconcile_initial=True)

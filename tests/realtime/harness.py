@@ -7,6 +7,8 @@ simulator app over trio-websocket on memory streams, in virtual time.
 
 from __future__ import annotations
 
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 import trio_websocket
 
-from engine.realtime.events import HubEvent
+from engine.realtime.events import HubEvent, HubEvents
 from engine.realtime.transport import WebSocketLike
 from simulator.app import SimulatorApp
 from simulator.gateway import SimulatedGateway
@@ -145,13 +147,34 @@ def only_server_connection(app: SimulatorApp, hub: str) -> ServerConnection:
     return conns[0]
 
 
-async def next_event(receive: trio.MemoryReceiveChannel[HubEvent], target: str | None = None,
+_unread: weakref.WeakKeyDictionary[trio.MemoryReceiveChannel[HubEvents], deque[HubEvents]] = \
+    weakref.WeakKeyDictionary()
+"""Per receive channel: the events of a batch already received that :func:`next_event` has not handed out yet."""
+
+
+async def next_event(receive: trio.MemoryReceiveChannel[HubEvents], target: str | None = None,
                      within_s: float = 60.0) -> HubEvent:
+    """The next event of a hub sink (optionally the next one of ``target``), one at a time although the sink carries
+    a frame's events per item: the rest of a batch waits for the next call on the same channel."""
+    unread = _unread.setdefault(receive, deque())
     with trio.fail_after(within_s):
         while True:
-            event = await receive.receive()
+            if not unread:
+                unread.extend(await receive.receive())
+                continue
+            event = unread.popleft()
             if target is None or event.target == target:
                 return event
+
+
+def drain_events(receive: trio.MemoryReceiveChannel[HubEvents]) -> list[HubEvents]:
+    """Every event already in a hub sink (the unread rest of a batch :func:`next_event` opened first), no waiting."""
+    events = list(_unread.pop(receive, ()))
+    while True:
+        try:
+            events.extend(receive.receive_nowait())
+        except trio.WouldBlock:
+            return events
 
 
 def order_data(order_id: int, account_id: int = ACCOUNT, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from engine.protocol.signalr import Close
 from engine.realtime import (
     HubClosed,
     HubConnectionLost,
-    HubEvent,
+    HubEvents,
     HubGaveUp,
     HubManager,
     HubTimings,
@@ -39,6 +39,7 @@ from tests.realtime.harness import (
     MemoryConnector,
     Recorder,
     SimTokens,
+    drain_events,
     next_event,
     only_server_connection,
     order_data,
@@ -47,14 +48,14 @@ from tests.realtime.harness import (
 
 OTHER = "CON.F.US.ENQ.Z26"
 THIRD = "CON.F.US.MES.Z26"
-Channel = tuple[trio.MemorySendChannel[HubEvent], trio.MemoryReceiveChannel[HubEvent]]
+Channel = tuple[trio.MemorySendChannel[HubEvents], trio.MemoryReceiveChannel[HubEvents]]
 
 
 def _signalr(**sections: Any) -> SignalrSettings:
     return SignalrSettings(**sections)
 
 
-def _user(tokens: SimTokens, connector: MemoryConnector, send: trio.MemorySendChannel[HubEvent],
+def _user(tokens: SimTokens, connector: MemoryConnector, send: trio.MemorySendChannel[HubEvents],
           recorder: Recorder | None = None, **kwargs: Any) -> HubManager:
     kwargs.setdefault("rng", random.Random(7))
     return HubManager("user", USER_URL, tokens, send, connector=connector,
@@ -80,7 +81,7 @@ async def _reconnected(manager: HubManager, generation: int, within_s: float = 6
 
 async def test_connect_subscribes_delivers_events_and_fires_onconnected(nursery, app, gateway, tokens, connector,
                                                                         autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     hooks: list[str] = []
@@ -106,7 +107,7 @@ async def test_connect_subscribes_delivers_events_and_fires_onconnected(nursery,
 
 async def test_first_connect_is_retried(nursery, app, gateway, tokens, connector, autojump_clock) -> None:
     gateway.faults.arm(OUTAGE, duration_s=5.0)
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     t0 = trio.current_time()
@@ -121,7 +122,7 @@ async def test_first_connect_is_retried(nursery, app, gateway, tokens, connector
 async def test_backoff_delays_are_exact_then_gives_up_loudly_with_onclose(nursery, app, gateway, tokens, connector,
                                                                          autojump_clock, caplog) -> None:
     gateway.faults.arm(OUTAGE, duration_s=100_000.0)
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send, signalr=_signalr(reconnection={"max_attempts": 7}))
     closes: list[str | None] = []
     manager.on(Hook.ONCLOSE, lambda t: closes.append(t.cause))
@@ -141,7 +142,7 @@ async def test_backoff_delays_are_exact_then_gives_up_loudly_with_onclose(nurser
 async def test_max_delay_with_jitter_stays_within_bounds(nursery, app, gateway, tokens, connector,
                                                          autojump_clock) -> None:
     gateway.faults.arm(OUTAGE, duration_s=100_000.0)
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     cfg = _signalr(reconnection={"max_attempts": 40, "delays": [0], "max_delay_ms": 10_000})
     manager = _user(tokens, connector, send, signalr=cfg, jitter=0.25, rng=random.Random(3))
     running = await start(nursery, manager)
@@ -154,7 +155,7 @@ async def test_max_delay_with_jitter_stays_within_bounds(nursery, app, gateway, 
 
 async def test_attempt_counter_resets_after_a_successful_reconnect(nursery, app, gateway, tokens, connector,
                                                                    autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     await start(nursery, manager)
@@ -179,7 +180,7 @@ async def test_attempt_counter_resets_after_a_successful_reconnect(nursery, app,
 async def test_a_fresh_token_is_taken_at_every_attempt(nursery, app, gateway, tokens, connector,
                                                        autojump_clock) -> None:
     gateway.faults.arm(OUTAGE, duration_s=5.0)
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     manager.add_listener(lambda t: tokens.refresh() if t.event == "attempt_failed" else None)
     await start(nursery, manager)
@@ -190,7 +191,7 @@ async def test_a_fresh_token_is_taken_at_every_attempt(nursery, app, gateway, to
 
 async def test_token_refresh_leads_to_a_planned_reconnect(nursery, app, gateway, tokens, connector,
                                                           autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     manager.set_accounts([ACCOUNT])
@@ -209,7 +210,7 @@ async def test_token_refresh_leads_to_a_planned_reconnect(nursery, app, gateway,
 async def test_401_at_the_upgrade_leads_to_relogin_before_the_next_attempt(nursery, app, gateway, tokens, connector,
                                                                            autojump_clock) -> None:
     gateway.tokens.expire_all()  # the provider's token is now refused at the upgrade
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     await start(nursery, manager)
@@ -222,7 +223,7 @@ async def test_401_at_the_upgrade_leads_to_relogin_before_the_next_attempt(nurse
 
 async def test_gateway_logout_relogs_in_and_reconnects(nursery, app, gateway, tokens, connector,
                                                        autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     await start(nursery, manager)
@@ -241,7 +242,7 @@ async def test_nothing_after_a_logout_is_delivered_on_that_socket(nursery, app, 
     """A GatewayLogout ends its socket at once: an event the server pushed after it (in the same frame, since the
     hub writes what is queued together) is not delivered on that generation; the reconnect's reconciliation is what
     catches such an event up, not the dead socket."""
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT])
     await start(nursery, manager)
@@ -250,22 +251,18 @@ async def test_nothing_after_a_logout_is_delivered_on_that_socket(nursery, app, 
     gateway.bus.publish(_order(41))
     gateway.bus.publish(BusEvent("user", "GatewayLogout", ()))
     gateway.bus.publish(_order(42))
-    first, logout = await next_event(receive), await next_event(receive)
-    assert (first.target, logout.target) == ("GatewayUserOrder", "GatewayLogout")
+    with trio.fail_after(60):
+        batch = await receive.receive()  # the frame's events: one item, ending at the logout
+    assert [e.target for e in batch] == ["GatewayUserOrder", "GatewayLogout"]
     await _reconnected(manager, 2)
     await trio.sleep(5)
-    later = []
-    while True:
-        try:
-            later.append(receive.receive_nowait())
-        except trio.WouldBlock:
-            break
+    later = drain_events(receive)
     assert [e for e in later if e.generation == 1] == []
 
 
 async def test_logout_storm_pauses_before_reconnecting(nursery, app, gateway, tokens, connector,
                                                        autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send, logout_storm=(2, 120.0))
     await start(nursery, manager)
     for generation in (1, 2, 3):
@@ -283,7 +280,7 @@ async def test_logout_storm_pauses_before_reconnecting(nursery, app, gateway, to
 
 async def test_close_with_allow_reconnect_true_reconnects(nursery, app, gateway, tokens, connector,
                                                           autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     hooks: list[str] = []
@@ -300,7 +297,7 @@ async def test_close_with_allow_reconnect_true_reconnects(nursery, app, gateway,
 
 async def test_close_without_allow_reconnect_closes_the_hub(nursery, app, gateway, tokens, connector,
                                                             autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     closes: list[str | None] = []
     manager.on(Hook.ONCLOSE, lambda t: closes.append(t.cause))
@@ -316,7 +313,7 @@ async def test_close_without_allow_reconnect_closes_the_hub(nursery, app, gatewa
 
 async def test_ws_drop_reconnects_and_old_socket_work_cannot_touch_the_new_one(nursery, app, gateway, tokens,
                                                                                connector, autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     manager.set_accounts([ACCOUNT])
@@ -339,7 +336,7 @@ async def test_ws_drop_reconnects_and_old_socket_work_cannot_touch_the_new_one(n
 
 async def test_stop_pings_is_detected_within_the_stale_threshold_and_recovers(nursery, app, gateway, tokens,
                                                                              connector, autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     await start(nursery, manager)
@@ -358,7 +355,7 @@ async def test_stop_pings_is_detected_within_the_stale_threshold_and_recovers(nu
 
 async def test_stale_watchdog_forces_a_reconnect_after_stale_threshold(nursery, app, gateway, tokens, connector,
                                                                        autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     cfg = _signalr(health={"ping_interval": 10_000, "ping_timeout": 2_000, "stale_threshold": 45_000})
     manager = _user(tokens, connector, send, recorder, signalr=cfg, timings=HubTimings(server_timeout_s=None))
@@ -377,7 +374,7 @@ async def test_stale_watchdog_forces_a_reconnect_after_stale_threshold(nursery, 
 
 async def test_quiet_user_hub_stays_connected_on_pings_alone(nursery, app, gateway, tokens, connector,
                                                              autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT])
     await start(nursery, manager)
@@ -391,7 +388,7 @@ async def test_quiet_user_hub_stays_connected_on_pings_alone(nursery, app, gatew
 
 async def test_heartbeat_latency_is_measured(nursery, app, gateway, tokens, connector, autojump_clock) -> None:
     connector.send_delay_s = 0.25  # every frame we write takes 250 ms to leave
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     await start(nursery, manager)
     await manager.wait_connected()
@@ -404,7 +401,7 @@ async def test_heartbeat_latency_is_measured(nursery, app, gateway, tokens, conn
 
 async def test_market_feed_watchdog_reconnects_a_silent_feed(nursery, app, gateway, tokens, connector,
                                                              autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     cfg = _signalr(health={"ping_interval": 30_000, "ping_timeout": 5_000, "stale_threshold": 60_000})
     manager = market_hub(MARKET_URL, tokens, send, connector=connector, signalr=cfg, listeners=[recorder],
@@ -425,7 +422,7 @@ async def test_market_feed_watchdog_reconnects_a_silent_feed(nursery, app, gatew
 
 async def test_resubscribe_after_resubscribe_delay_replays_every_subscription(nursery, app, gateway, tokens,
                                                                               connector, autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT, 1002])
     await start(nursery, manager)
@@ -442,7 +439,7 @@ async def test_resubscribe_after_resubscribe_delay_replays_every_subscription(nu
 
 async def test_auto_resubscribe_off_waits_for_an_explicit_resubscribe(nursery, app, gateway, tokens, connector,
                                                                       autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     cfg = _signalr(subscriptions={"auto_resubscribe": False})
     manager = _user(tokens, connector, send, signalr=cfg)
     manager.set_accounts([ACCOUNT])
@@ -461,7 +458,7 @@ async def test_auto_resubscribe_off_waits_for_an_explicit_resubscribe(nursery, a
 
 async def test_market_contract_set_changes_live_and_after_reconnect(nursery, app, gateway, tokens, connector,
                                                                     autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = market_hub(MARKET_URL, tokens, send, connector=connector)
     manager.set_market_contracts({CONTRACT, OTHER})
     await start(nursery, manager)
@@ -487,7 +484,7 @@ async def test_market_contract_set_changes_live_and_after_reconnect(nursery, app
 
 async def test_reconciler_runs_in_the_socket_scope_and_is_cancelled_when_the_socket_drops(
         nursery, app, gateway, tokens, connector, autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     runs: list[dict[str, Any]] = []
 
@@ -527,7 +524,7 @@ async def test_reconciler_runs_in_the_socket_scope_and_is_cancelled_when_the_soc
 
 async def test_a_failing_reconciler_is_counted_and_the_hub_keeps_running(nursery, app, gateway, tokens, connector,
                                                                         autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
 
     async def reconcile(ctx: ReconnectContext) -> None:
         raise RuntimeError("REST unavailable")
@@ -547,7 +544,7 @@ async def test_a_failing_reconciler_is_counted_and_the_hub_keeps_running(nursery
 
 
 async def test_invoke_deadline(nursery, app, gateway, tokens, connector, autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     await start(nursery, manager)
     await manager.wait_connected()
@@ -562,7 +559,7 @@ async def test_invoke_deadline(nursery, app, gateway, tokens, connector, autojum
 
 async def test_pending_invokes_fail_when_the_socket_drops(nursery, app, gateway, tokens, connector,
                                                           autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     await start(nursery, manager)
     await manager.wait_connected()
@@ -588,7 +585,7 @@ async def test_pending_invokes_fail_when_the_socket_drops(nursery, app, gateway,
 
 async def test_writes_are_serialized(nursery, app, gateway, tokens, connector, autojump_clock) -> None:
     connector.send_delay_s = 0.01
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     await start(nursery, manager)
     await manager.wait_connected()
@@ -608,7 +605,7 @@ async def test_writes_are_serialized(nursery, app, gateway, tokens, connector, a
 
 async def test_a_message_over_one_mib_arrives_intact(nursery, app, gateway, tokens, connector,
                                                      autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT])
     await start(nursery, manager)
@@ -626,9 +623,29 @@ async def test_a_message_over_one_mib_arrives_intact(nursery, app, gateway, toke
 # ----------------------------------------------------------------------------------------------- events
 
 
+async def test_the_events_of_one_frame_reach_the_sink_as_one_batch_in_order(nursery, app, gateway, tokens, connector,
+                                                                             autojump_clock) -> None:
+    """The server writes what it has queued as one frame; the sink gets that frame's events as ONE item, in order,
+    stamped with the generation and the time the frame was read."""
+    send, receive = trio.open_memory_channel[HubEvents](100)
+    manager = _user(tokens, connector, send)
+    manager.set_accounts([ACCOUNT])
+    await start(nursery, manager)
+    await manager.wait_connected()
+    await trio.sleep(0.1)
+    for order_id in range(1, 9):
+        gateway.bus.publish(_order(order_id))
+    with trio.fail_after(60):
+        batch = await receive.receive()
+    assert isinstance(batch, tuple)
+    assert [e.arguments[0]["data"]["id"] for e in batch] == list(range(1, 9))
+    assert {(e.hub, e.generation, e.received_at) for e in batch} == {("user", 1, batch[0].received_at)}
+    assert manager.events_received == 8
+
+
 async def test_duplicate_and_dropped_events_are_passed_on_faithfully_in_order(nursery, app, gateway, tokens,
                                                                               connector, autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](1000)
+    send, receive = trio.open_memory_channel[HubEvents](1000)
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT])
     await start(nursery, manager)
@@ -649,7 +666,7 @@ async def test_duplicate_and_dropped_events_are_passed_on_faithfully_in_order(nu
 
 async def test_user_events_are_never_dropped_under_a_slow_consumer(nursery, app, gateway, tokens, connector,
                                                                    autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](4)  # a small sink: back-pressure, not loss
+    send, receive = trio.open_memory_channel[HubEvents](4)  # a small sink: back-pressure, not loss
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT])
     await start(nursery, manager)
@@ -666,7 +683,7 @@ async def test_user_events_are_never_dropped_under_a_slow_consumer(nursery, app,
 
 async def test_market_quotes_coalesce_latest_per_contract_wins(nursery, app, gateway, tokens, connector,
                                                                autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](0)
+    send, receive = trio.open_memory_channel[HubEvents](0)
     manager = market_hub(MARKET_URL, tokens, send, connector=connector)
     manager.set_market_contracts({CONTRACT, OTHER})
     await start(nursery, manager)
@@ -681,7 +698,9 @@ async def test_market_quotes_coalesce_latest_per_contract_wins(nursery, app, gat
     count = 0
     with trio.move_on_after(5):
         while True:
-            event = await receive.receive()
+            batch = await receive.receive()
+            assert len(batch) == 1  # the market hub's pump sends one (coalesced) event per item
+            event = batch[0]
             count += 1
             quotes.setdefault(event.arguments[0], {}).update(event.arguments[1])
     assert quotes[CONTRACT] == {"lastPrice": 6399.0, "bestBid": 6398.75}
@@ -694,7 +713,7 @@ async def test_market_quotes_coalesce_latest_per_contract_wins(nursery, app, gat
 
 async def test_every_transition_is_observable_and_health_is_a_snapshot(nursery, app, gateway, tokens, connector,
                                                                        autojump_clock) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     manager = _user(tokens, connector, send, recorder)
     running = await start(nursery, manager)
@@ -718,7 +737,7 @@ async def test_every_transition_is_observable_and_health_is_a_snapshot(nursery, 
 async def test_cancelling_the_manager_closes_the_machine(app: SimulatorApp, gateway: SimulatedGateway,
                                                          tokens: SimTokens, connector: MemoryConnector,
                                                          autojump_clock: Any) -> None:
-    send, _ = trio.open_memory_channel[HubEvent](100)
+    send, _ = trio.open_memory_channel[HubEvents](100)
     manager = _user(tokens, connector, send)
     async with trio.open_nursery() as inner:
         await inner.start(manager.run)
@@ -731,7 +750,7 @@ async def test_cancelling_the_manager_closes_the_machine(app: SimulatorApp, gate
 
 async def test_a_closed_event_sink_closes_the_hub_quietly(nursery, app, gateway, tokens, connector,
                                                           autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](10)
+    send, receive = trio.open_memory_channel[HubEvents](10)
     manager = _user(tokens, connector, send)
     manager.set_accounts([ACCOUNT])
     running = await start(nursery, manager)
@@ -746,7 +765,7 @@ async def test_a_closed_event_sink_closes_the_hub_quietly(nursery, app, gateway,
 
 async def test_a_closed_market_sink_closes_the_market_hub_quietly(nursery, app, gateway, tokens, connector,
                                                                   autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](10)
+    send, receive = trio.open_memory_channel[HubEvents](10)
     manager = market_hub(MARKET_URL, tokens, send, connector=connector)
     manager.set_market_contracts({CONTRACT})
     running = await start(nursery, manager)

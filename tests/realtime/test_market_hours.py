@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.protocol.timebase import WallClock
-from engine.realtime import HubEvent, HubManager, market_hub
+from engine.realtime import HubEvents, HubManager, market_hub
 from engine.risk.calendar import CME_GLOBEX
 from machines.connection import ConnectionState
 from settings import SignalrSettings
@@ -82,10 +82,10 @@ def test_next_open_is_the_first_open_instant_after_now(instant: datetime) -> Non
 
 
 def _market(tokens: SimTokens, connector: MemoryConnector, now: datetime, recorder: Recorder,
-            **kwargs: Any) -> tuple[HubManager, trio.MemoryReceiveChannel[HubEvent]]:
+            **kwargs: Any) -> tuple[HubManager, trio.MemoryReceiveChannel[HubEvents]]:
     """A market hub whose wall clock reads ``now`` at the start; the simulator publishes no market data, so the
     feed is silent throughout while the server's pings keep the socket alive."""
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     cfg = SignalrSettings(health={"ping_interval": 30_000, "ping_timeout": 5_000,
                                   "stale_threshold": int(STALE_S * 1000)})
     kwargs.setdefault("market_hours", CME_GLOBEX)  # the Engine's choice

@@ -16,8 +16,10 @@ from engine.realtime import (
     HubConnection,
     HubConnectionLost,
     HubEvent,
+    HubEvents,
     HubInvocationError,
     HubTimings,
+    OrderedDelivery,
     ReconnectBackoff,
     Subscription,
     hub_url,
@@ -97,7 +99,7 @@ def _event(target: str, *args: Any) -> HubEvent:
 
 
 async def test_coalescing_merges_partial_quotes_and_keeps_other_events_in_order() -> None:
-    send, receive = trio.open_memory_channel[HubEvent](0)
+    send, receive = trio.open_memory_channel[HubEvents](0)
     delivery = CoalescingDelivery(send)
     await delivery.deliver(_event("GatewayQuote", "A", {"bestBid": 1.0, "lastPrice": 1.0}))
     await delivery.deliver(_event("GatewayTrade", "A", [{"price": 1.0}]))
@@ -108,8 +110,10 @@ async def test_coalescing_merges_partial_quotes_and_keeps_other_events_in_order(
     assert delivery.backlog == 4 and delivery.coalesced == 2
     async with trio.open_nursery() as nursery:
         nursery.start_soon(delivery.run)
-        got = [await receive.receive() for _ in range(4)]
+        batches = [await receive.receive() for _ in range(4)]
         nursery.cancel_scope.cancel()
+    assert all(len(batch) == 1 for batch in batches)  # the pump sends one event per item
+    got = [event for batch in batches for event in batch]
     assert [(e.target, e.arguments) for e in got] == [
         ("GatewayQuote", ("A", {"bestBid": 1.0, "lastPrice": 3.0, "bestAsk": 2.0})),
         ("GatewayTrade", ("A", [{"price": 1.0}])),
@@ -119,7 +123,7 @@ async def test_coalescing_merges_partial_quotes_and_keeps_other_events_in_order(
 
 
 async def test_coalescing_applies_back_pressure_to_ordered_events(autojump_clock: Any) -> None:
-    send, receive = trio.open_memory_channel[HubEvent](0)
+    send, receive = trio.open_memory_channel[HubEvents](0)
     delivery = CoalescingDelivery(send, max_backlog=2)
     await delivery.deliver(_event("GatewayTrade", "A", [1]))
     await delivery.deliver(_event("GatewayTrade", "A", [2]))
@@ -129,9 +133,50 @@ async def test_coalescing_applies_back_pressure_to_ordered_events(autojump_clock
     async with trio.open_nursery() as nursery:
         nursery.start_soon(delivery.run)
         await delivery.deliver(_event("GatewayTrade", "A", [3]))
-        got = [(await receive.receive()).arguments[1] for _ in range(3)]
+        got = [(await receive.receive())[0].arguments[1] for _ in range(3)]
         nursery.cancel_scope.cancel()
     assert got == [[1], [2], [3]]
+
+
+# ----------------------------------------------------------------------------------------------- ordered delivery
+
+
+def _orders(*ids: int) -> HubEvents:
+    return tuple(HubEvent("user", "GatewayUserOrder", ({"data": {"id": i}},), 1, 0.0) for i in ids)
+
+
+async def test_ordered_delivery_sends_a_frame_as_one_batch_in_order() -> None:
+    send, receive = trio.open_memory_channel[HubEvents](10)
+    delivery = OrderedDelivery(send)
+    frame = _orders(1, 2, 3, 4, 5)
+    await delivery.deliver_many(frame)
+    await delivery.deliver(_orders(6)[0])
+    await delivery.deliver_many(())  # an empty frame is no item at all
+    send.close()
+    batches = [batch async for batch in receive]
+    assert [[e.arguments[0]["data"]["id"] for e in batch] for batch in batches] == [[1, 2, 3, 4, 5], [6]]
+    assert batches[0] == frame and delivery.delivered == 6  # counted in events, not batches
+
+
+async def test_ordered_delivery_waits_while_the_sink_is_full_and_drops_nothing(autojump_clock: Any) -> None:
+    send, receive = trio.open_memory_channel[HubEvents](1)
+    delivery = OrderedDelivery(send)
+    await delivery.deliver_many(_orders(1, 2))  # fills the sink (its capacity counts frames)
+    done = trio.Event()
+
+    async def hub_reader() -> None:
+        await delivery.deliver_many(_orders(3, 4, 5))
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hub_reader)
+        await trio.sleep(10)
+        assert not done.is_set() and delivery.delivered == 2  # the hub's reader waits: back-pressure, not a drop
+        first = await receive.receive()
+        await done.wait()
+        second = await receive.receive()
+    ids = [e.arguments[0]["data"]["id"] for batch in (first, second) for e in batch]
+    assert ids == [1, 2, 3, 4, 5] and delivery.delivered == 5
 
 
 # ----------------------------------------------------------------------------------------------- one connection
@@ -185,7 +230,7 @@ async def test_hub_from_settings_reads_urls_and_signalr(autojump_clock: Any) -> 
 
     settings = load_settings(env={}, overrides={"api": {"market_hub_url": "http://127.0.0.1:9/hubs/market"},
                                                 "signalr": {"reconnection": {"max_attempts": 3}}})
-    send, _ = trio.open_memory_channel[HubEvent](1)
+    send, _ = trio.open_memory_channel[HubEvents](1)
 
     class NoTokens:
         async def current_token(self) -> str:

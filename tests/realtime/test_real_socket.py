@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from engine.realtime import HubEvent, HubManager, ReconnectContext
+from engine.realtime import HubEvents, HubManager, ReconnectContext
 from settings import SignalrSettings
 from simulator.app import build_app
 from simulator.bus import HubEvent as BusEvent
@@ -18,7 +18,7 @@ from simulator.faults import WS_CLOSE
 from simulator.gateway import SimulatedGateway
 from simulator.hubs import HubOptions
 from simulator.server import serve
-from tests.realtime.harness import ACCOUNT, Recorder, SimTokens, order_data
+from tests.realtime.harness import ACCOUNT, Recorder, SimTokens, next_event, order_data
 
 pytestmark = pytest.mark.system
 
@@ -30,7 +30,7 @@ async def test_user_hub_over_real_sockets(nursery: trio.Nursery) -> None:
     assert base.startswith("http://127.0.0.1:")
     tokens = SimTokens(gateway)
     gateway.tokens.expire_all()  # the first upgrade is refused with 401: re-login, then connect
-    send, receive = trio.open_memory_channel[HubEvent](100)
+    send, receive = trio.open_memory_channel[HubEvents](100)
     recorder = Recorder()
     cfg = SignalrSettings(reconnection={"delays": [0, 100]}, subscriptions={"resubscribe_delay": 0})
     synced = trio.Event()
@@ -48,7 +48,7 @@ async def test_user_hub_over_real_sockets(nursery: trio.Nursery) -> None:
         await synced.wait()
         gateway.bus.publish(BusEvent("user", "GatewayUserOrder", ({"action": 1, "data": order_data(3)},),
                                      account_id=ACCOUNT))
-        event = await receive.receive()
+        event = await next_event(receive)
         assert event.target == "GatewayUserOrder" and event.arguments[0]["data"]["id"] == 3
         generation = manager.generation
         gateway.faults.arm(WS_CLOSE, params={"hub": "user"})

@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from engine.gateway.testing import simulated_client
-from engine.realtime import HubEvent, user_hub
+from engine.realtime import HubEvents, user_hub
 from engine.realtime.auth import TokenManagerProvider
 from simulator.app import build_app
 from simulator.faults import WS_DROP
@@ -20,7 +20,7 @@ async def test_refresh_reconnects_and_a_revoked_token_is_renewed_through_the_man
         app = build_app(sim.gateway)
         connector = MemoryConnector(app)
         provider = TokenManagerProvider(sim.client.tokens)
-        send, _ = trio.open_memory_channel[HubEvent](100)
+        send, _ = trio.open_memory_channel[HubEvents](100)
         recorder = Recorder()
         manager = user_hub(USER_URL, provider, send, connector=connector, listeners=[recorder])
         manager.set_accounts([1001])
