@@ -76,9 +76,11 @@ Status = Callable[[str], None]
 
 RECENT_FINDINGS = 200
 RECENT_REPORTS = 200
-EVENT_BUFFER = 10_000
+EVENT_BUFFER = 1_000
 """Batches of hub events (one websocket frame's events each, see :data:`engine.realtime.HubEvents`) queued between
-the hubs and the dispatcher (the user hub waits when it is full: never a drop)."""
+the hubs and the dispatcher (the user hub waits when it is full: never a drop). Counted in frames: a live hub sends
+an event or a few per frame, a burst up to a few hundred; 1,000 frames is ample slack for a dispatcher that never
+blocks, and bounds what waits without holding up to 1,000 maximum-size frames' worth of decoded events."""
 
 
 def _log_status(line: str) -> None:
