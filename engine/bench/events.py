@@ -8,9 +8,9 @@ parses each record with the JSON parser the engine's codec uses, ``msgspec.json.
 and by a transport-only loop (frames received, records counted, nothing parsed) that shows whether the simulator or
 the socket is what bounds the floor. Target: the engine at least 50% of the floor.
 
-Setup, identical for every run (the transport run, then :data:`ROUNDS` floor+engine pairs): one simulator process
-(:mod:`engine.bench._simproc`, so the server and the measured consumer do not share an interpreter or a core)
-pre-generates ``count`` events of the shared realistic mix
+Setup, identical for every run (the transport run, then floor and engine runs alternating, see :data:`ROUNDS`): one
+simulator process (:mod:`engine.bench._simproc`, so the server and the measured consumer do not share an interpreter
+or a core) pre-generates ``count`` events of the shared realistic mix
 (:func:`engine.bench._support.user_event_mix`: order lifecycles over ``working`` working orders per account, fills
 with their trade, position and balance updates, over the simulator's 4 accounts) and publishes them on its bus in
 chunks of 500, closed-loop, at most 4,000 ahead of the consumer's progress (which this process writes to the
@@ -36,6 +36,7 @@ import trio_websocket
 from engine.bench._simproc import SimProcess, open_simproc
 from engine.bench._support import ACCOUNTS, frames, machine_note, user_event_mix
 from engine.protocol.signalr import PING_RECORD, Invocation, StreamReader, encode, encode_handshake_request
+from engine.protocol.user_events import read_user_event
 from engine.realtime import HubEvents, ReconnectContext, tune_gc_for_event_path, user_hub, user_subscriptions
 from engine.realtime.transport import RECEIVE_BUFFER_SIZE
 from engine.state import StateMirror, feed_mirror
@@ -47,9 +48,12 @@ CHUNK = 500
 WINDOW = 4_000
 REPORT_EVERY_S = 0.002
 RUN_TIMEOUT_S = 300.0
-ROUNDS = 3
-"""Floor+engine pairs per run; the median pair's ratio is the figure. Why: on a shared VM the same code's rate moves
-by a third from one run to the next, so one pair's ratio says more about the machine's moment than the engine."""
+ROUNDS = 5
+"""Engine runs per benchmark, each bracketed by a floor run before and after it (floor, engine, floor, engine, ...,
+floor); the median engine run's ratio to the mean of its two floors is the figure. Why: on this shared VM the
+machine's speed drifts by up to half within seconds (the same pure-Python loop: 0.38-0.56 s), so a floor measured
+only before the engine run charged the drift to the engine; bracketing cancels a steady drift, and the median of 5
+sets aside a run that caught a burst."""
 KEEP_ALIVE_S = 10.0
 
 
@@ -199,7 +203,7 @@ def stage_costs(count: int, working: int, per_frame: int = 256) -> dict[str, flo
     # holds, and while alive every collection during the measurement scanned them and charged that to the stages.
     del mix
     gc.collect()
-    reader = StreamReader("client")
+    reader = StreamReader("client", read_typed=read_user_event)  # as the user hub reads (realtime.user_hub)
     reader.feed('{}\x1e')  # the handshake answer
     mirror = StateMirror(watch_accounts=ACCOUNTS)
     codec = applied = 0.0
@@ -219,16 +223,24 @@ def _ratio(engine: Run, floor: Run) -> float:
     return engine.rate / floor.rate if floor.rate else 0.0
 
 
+def _bracket(before: Run, after: Run) -> Run:
+    """The floor an engine run is compared with: the mean of the floor runs just before and just after it."""
+    return Run(before.kind, before.events, (before.seconds + after.seconds) / 2,
+               (before.cpu_seconds + after.cpu_seconds) / 2)
+
+
 async def measure(count: int = COUNT, working: int = WORKING, rounds: int = ROUNDS) -> dict[str, Any]:
     gc_thresholds = tune_gc_for_event_path()  # the collector setting Engine.run applies (engine/realtime/gcpolicy.py)
     options = ["--count", str(count), "--working", str(working), "--chunk", str(CHUNK), "--window", str(WINDOW)]
     pairs: list[tuple[Run, Run, StateMirror]] = []
     async with open_simproc("events", *options) as sim:
         transport = await _raw_session(sim, count, "transport")
-        for _ in range(rounds):  # floor and engine back to back, so each pair shares the machine's mood
-            floor = await _raw_session(sim, count, "parse")
+        floor_before = await _raw_session(sim, count, "parse")
+        for _ in range(rounds):  # floor, engine, floor: each engine run between the two floors nearest in time
             engine, mirror = await _engine_session(sim, count)
-            pairs.append((floor, engine, mirror))
+            floor_after = await _raw_session(sim, count, "parse")
+            pairs.append((_bracket(floor_before, floor_after), engine, mirror))
+            floor_before = floor_after
     ratios = [_ratio(engine, floor) for floor, engine, _ in pairs]
     floor, engine, mirror = sorted(pairs, key=lambda pair: _ratio(pair[1], pair[0]))[len(pairs) // 2]
     ratio = _ratio(engine, floor)  # the median pair's
@@ -256,7 +268,8 @@ async def measure(count: int = COUNT, working: int = WORKING, rounds: int = ROUN
         "passed": ratio >= TARGET_RATIO and counters.malformed == 0,
         "notes": [
             f"engine {engine.rate:,.0f} events/s vs floor {floor.rate:,.0f}/s ({ratio:.0%}, the median of {rounds} "
-            f"floor+engine pairs: {', '.join(f'{r:.0%}' for r in ratios)}; target >= {TARGET_RATIO:.0%}); transport "
+            f"engine runs, each against the mean of the floor runs before and after it: "
+            f"{', '.join(f'{r:.0%}' for r in ratios)}; target >= {TARGET_RATIO:.0%}); transport "
             f"only {transport.rate:,.0f}/s",
             f"CPU in this process per event: engine {engine.cpu_us_per_event:.1f} us, floor "
             f"{floor.cpu_us_per_event:.1f} us, transport {transport.cpu_us_per_event:.1f} us",

@@ -26,6 +26,7 @@ import trio
 
 from engine.bench._support import FILLED_OR_CANCELLED, TRADE, frames, machine_note, rss_mb, user_event_mix
 from engine.protocol.signalr import Invocation, StreamReader
+from engine.protocol.user_events import read_user_event
 from engine.realtime import HubEvent, HubEvents, tune_gc_for_event_path
 from engine.state import StateMirror, feed_mirror
 from engine.state.mirror import (
@@ -78,7 +79,7 @@ async def feed(total: int, baseline: int, *, accounts: tuple[int, ...] = ACCOUNT
             yield event
 
     async def produce() -> None:
-        reader = StreamReader("client")
+        reader = StreamReader("client", read_typed=read_user_event)  # as the user hub reads (realtime.user_hub)
         reader.feed("{}\x1e")  # the handshake answer
         sent = 0
         next_mark = 0

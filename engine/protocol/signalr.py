@@ -594,6 +594,9 @@ PING_RECORD: Final = encode(Ping())
 
 
 Role = Literal["server", "client"]
+TypedReader = Callable[[str], tuple[str, tuple[Any, ...]]]
+"""Reads a server-event record of a known shape into ``(target, typed arguments)``; raises ``msgspec.DecodeError``
+for any other record (see :class:`StreamReader`)."""
 Decoded = HandshakeRequest | HandshakeResponse | HubMessage
 
 
@@ -603,15 +606,21 @@ class StreamReader:
     ``role="server"`` expects a :class:`HandshakeRequest` first (a hub server reading a client);
     ``role="client"`` expects a :class:`HandshakeResponse` first (a hub client reading a server). Messages that
     follow the handshake in the same frame are returned from the same :meth:`feed` call, in order.
+
+    ``read_typed`` (optional) reads the server events of a known shape straight into typed arguments, e.g.
+    :func:`engine.protocol.user_events.read_user_event`: it returns ``(target, arguments)`` for a record it reads
+    and raises ``msgspec.DecodeError`` for any other, which is then read the general way (dicts).
     """
 
-    def __init__(self, role: Role, max_record_size: int = DEFAULT_MAX_RECORD_SIZE) -> None:
+    def __init__(self, role: Role, max_record_size: int = DEFAULT_MAX_RECORD_SIZE,
+                 read_typed: TypedReader | None = None) -> None:
         if role not in ("server", "client"):
             raise ValueError(f"role must be 'server' or 'client', not {role!r}")
         self.role: Role = role
         self.records = RecordBuffer(max_record_size)
         self.decoder = MessageDecoder()
         self.handshake_done = False
+        self.read_typed = read_typed
 
     def feed(self, data: str | bytes) -> list[Decoded]:
         if self.handshake_done and type(data) is str:
@@ -621,7 +630,7 @@ class StreamReader:
             if not complete:
                 return []
             if isinstance(complete, str):  # bytes when a binary frame's tail is still held: record by record
-                events = _server_events(complete, self.records.max_record_size)
+                events = _server_events(complete, self.records.max_record_size, self.read_typed)
                 if events is not None:
                     return events
             return [self.decoder.decode(record) for record in self.records.split(complete)]
@@ -655,21 +664,34 @@ class _ServerEvent(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _read_server_event = msgspec.json.Decoder(_ServerEvent).decode
 
 
-def _server_events(complete: str, max_record_size: int) -> list[Decoded] | None:
+def _server_events(complete: str, max_record_size: int, read_typed: TypedReader | None = None) \
+        -> list[Decoded] | None:
     """The records of ``complete`` (text of whole records, ``0x1E`` between them) decoded in one pass, each parsed and
-    checked by msgspec straight into :class:`_ServerEvent` (no Python-level type checks per record), when every one
-    of them is a plain server event: the same Invocations :meth:`MessageDecoder.decode` builds for them, one by one,
-    for less per event. Anything else (another message type, an unknown field, an invalid or empty record, a record
-    over the size limit) returns None, and the caller decodes record by record: the errors, the counters and every
-    other message then come from the general path alone.
+    checked by msgspec straight into :class:`_ServerEvent` (no Python-level type checks per record), or into typed
+    arguments by ``read_typed`` when it reads the record, when every one of them is a plain server event: the same
+    Invocations :meth:`MessageDecoder.decode` builds for them, one by one (with dicts where ``read_typed`` gave
+    records), for less per event. Anything else (another message type, an unknown field, an invalid or empty record,
+    a record over the size limit) returns None, and the caller decodes record by record: the errors, the counters and
+    every other message then come from the general path alone.
 
     Why each record is parsed on its own rather than all of them joined into one JSON array (one call, cheaper):
     the join accepts records that are not JSON on their own when their mistakes cancel out, e.g. one record holding
     two values beside a record that only completes the object before it; the record path refuses those frames."""
     if len(complete) > max_record_size:  # a single record may be over the limit: the general path checks each
         return None
+    records = complete.split(RECORD_SEPARATOR)
     try:
-        return [_new_tuple(Invocation, (event.target, event.arguments, None, None, None))
-                for event in map(_read_server_event, complete.split(RECORD_SEPARATOR))]
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        if read_typed is None:
+            return [_new_tuple(Invocation, (event.target, event.arguments, None, None, None))
+                    for event in map(_read_server_event, records)]
+        events: list[Decoded] = []
+        for record in records:
+            try:
+                target, arguments = read_typed(record)
+            except msgspec.DecodeError:  # not of its shape (ValidationError is a DecodeError): the general reading
+                event = _read_server_event(record)
+                target, arguments = event.target, event.arguments
+            events.append(_new_tuple(Invocation, (target, arguments, None, None, None)))
+        return events
+    except msgspec.DecodeError:
         return None

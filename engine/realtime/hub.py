@@ -40,6 +40,7 @@ from engine.protocol.signalr import (
     Ping,
     ProtocolError,
     StreamReader,
+    TypedReader,
     encode,
     encode_handshake_request,
 )
@@ -141,13 +142,14 @@ class HubConnection:
         timings: HubTimings | None = None,
         on_events: EventsHandler | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        read_typed: TypedReader | None = None,
     ) -> None:
         self._ws = ws
         self.name = name
         self.generation = generation
         self.timings = timings or HubTimings()
         self._on_events = on_events
-        self._reader = StreamReader("client", max_record_size=max_message_size)
+        self._reader = StreamReader("client", max_record_size=max_message_size, read_typed=read_typed)
         self._backlog: list[HubMessage] = []
         self._write_lock = trio.Lock()
         self._ids = itertools.count(1)

@@ -50,8 +50,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 import trio
 import trio_websocket
 
-from engine.protocol.signalr import Invocation
+from engine.protocol.signalr import Invocation, TypedReader
 from engine.protocol.timebase import WallClock
+from engine.protocol.user_events import read_user_event
 from engine.realtime.backoff import ReconnectBackoff
 from engine.realtime.errors import (
     HandshakeFailed,
@@ -141,6 +142,7 @@ class HubManager:
         jitter: float = 0.2,
         rng: random.Random | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        read_typed: TypedReader | None = None,
         market_feeds: Iterable[str] = (QUOTES,),
         logout_storm: tuple[int, float] = (5, 120.0),
         listeners: Iterable[TransitionListener] = (),
@@ -168,6 +170,7 @@ class HubManager:
         self._wall_clock = wall_clock if wall_clock is not None else WallClock()
         self._heartbeat_target = heartbeat_target
         self._max_message_size = max_message_size
+        self._read_typed = read_typed
         self._market_feeds = tuple(market_feeds)
         self._logout_limit, self._logout_window_s = logout_storm
 
@@ -452,7 +455,8 @@ class HubManager:
     async def _session(self, ws: WebSocketLike, token: str, generation: int, epoch: int,
                        ended: list[Disconnect]) -> str | None:
         conn = HubConnection(ws, name=self.name, generation=generation, timings=self._timings,
-                             on_events=self._handler(generation), max_message_size=self._max_message_size)
+                             on_events=self._handler(generation), max_message_size=self._max_message_size,
+                             read_typed=self._read_typed)
         try:
             await conn.handshake()
         except HandshakeFailed as exc:
@@ -700,7 +704,9 @@ def hub_from_settings(settings: EngineSettings, hub: Literal["user", "market"], 
 
 
 def user_hub(url: str, tokens: TokenProvider, sink: trio.MemorySendChannel[HubEvents], **kwargs: Any) -> HubManager:
-    """The user hub: every event in order, liveness from pings only."""
+    """The user hub: every event in order, liveness from pings only; its account, order, position and trade events
+    of the usual shape arrive read into records (:mod:`engine.protocol.user_events`; ``read_typed=None`` for dicts)."""
+    kwargs.setdefault("read_typed", read_user_event)
     return HubManager("user", url, tokens, sink, **kwargs)
 
 

@@ -50,6 +50,15 @@ from engine.protocol.models import (
     PositionModel,
     TradingAccountModel,
 )
+from engine.protocol.records import WireRecord
+from engine.protocol.user_events import (
+    ACCOUNT_EVENT,
+    ORDER_EVENT,
+    POSITION_EVENT,
+    TRADE_EVENT,
+    USER_RECORDS,
+    StreamPayload,
+)
 from engine.state.changes import (
     AccountChanged,
     Change,
@@ -62,12 +71,8 @@ from engine.state.changes import (
     WatchedContractsChanged,
 )
 from engine.state.payloads import (
-    ACCOUNT_EVENT,
     MARKET_EVENTS,
-    ORDER_EVENT,
-    POSITION_EVENT,
     QUOTE_EVENT,
-    TRADE_EVENT,
     USER_VALIDATORS,
     Malformed,
     parse_quote,
@@ -80,8 +85,8 @@ from engine.state.trade_times import TradeTimes
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Change], None]
-_UserReader = tuple[Callable[[dict[str, Any]], Any], Callable[[Any, Source], object]]
-"""A user event's (validate the payload object into its record, apply the record to the mirror)."""
+_UserReader = tuple[type[WireRecord], Callable[[dict[str, Any]], Any], Callable[[Any, Source], object]]
+"""A user event's (record class, validate a payload object into that record, apply the record to the mirror)."""
 
 DEFAULT_TERMINAL_MEMORY = 100_000
 """How many terminal orders are remembered by id and final status (oldest forgotten first): far more than a day of
@@ -187,12 +192,11 @@ class StateMirror:
         self._hold = 0
         self._buffer: deque[tuple[str, Sequence[Any]]] = deque()
         self.counters = MirrorCounters()
+        appliers: dict[str, Callable[[Any, Source], object]] = {
+            ACCOUNT_EVENT: self.apply_account, ORDER_EVENT: self.apply_order, POSITION_EVENT: self.apply_position,
+            TRADE_EVENT: self.apply_trade}
         self._user_readers: dict[str, _UserReader] = {
-            ACCOUNT_EVENT: (USER_VALIDATORS[ACCOUNT_EVENT], self.apply_account),
-            ORDER_EVENT: (USER_VALIDATORS[ORDER_EVENT], self.apply_order),
-            POSITION_EVENT: (USER_VALIDATORS[POSITION_EVENT], self.apply_position),
-            TRADE_EVENT: (USER_VALIDATORS[TRADE_EVENT], self.apply_trade),
-        }
+            target: (USER_RECORDS[target], USER_VALIDATORS[target], apply) for target, apply in appliers.items()}
         """User event target -> how its payload objects are read and applied (a table instead of a type switch)."""
 
     # ------------------------------------------------------------------------------------------------ listeners
@@ -226,6 +230,15 @@ class StateMirror:
             self.counters.unknown_events += 1
             log.debug("state mirror: ignoring unknown user event %r", target)
             return
+        if type(arguments) is tuple and len(arguments) == 1 and type(arguments[0]) is StreamPayload:
+            # the hot path: the codec read the usual shape straight into the record (engine.protocol.user_events)
+            record = arguments[0].data
+            if type(record) is not reader[0]:  # only a hand-made event can get here
+                self._malformed(target, f"payload is a {type(record).__name__}, not a {reader[0].__name__}")
+                return
+            self.counters.applied[target] += 1
+            reader[2](record, "stream")
+            return
         data = single_object(arguments)
         if data is not None:  # the hot path: one object, bare or in one wrapper
             self._apply_object(target, reader, data)
@@ -252,7 +265,7 @@ class StateMirror:
         self.apply_quote(contract_id, data)
 
     def _apply_object(self, target: str, reader: _UserReader, data: dict[str, Any]) -> None:
-        validate, apply = reader
+        _, validate, apply = reader
         try:
             record = validate(data)
         except pydantic.ValidationError as exc:

@@ -6,7 +6,8 @@ every one of those forms, and a payload it cannot read must become a counted, lo
 an exception on the event path.
 
 Pure functions, no I/O: the mirror calls :func:`unwrap` on an Invocation's ``arguments`` and :func:`parse_user` on
-each item.
+each item. (The usual ``[{action, data}]`` shape of the four user events usually arrives already read into its record
+by the codec, :mod:`engine.protocol.user_events`; what reaches this module is everything else.)
 """
 
 from __future__ import annotations
@@ -25,11 +26,8 @@ from engine.protocol.models import (
     PositionModel,
     TradingAccountModel,
 )
+from engine.protocol.user_events import ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT, USER_RECORDS
 
-ACCOUNT_EVENT: Final = "GatewayUserAccount"
-ORDER_EVENT: Final = "GatewayUserOrder"
-POSITION_EVENT: Final = "GatewayUserPosition"
-TRADE_EVENT: Final = "GatewayUserTrade"
 QUOTE_EVENT: Final = "GatewayQuote"
 USER_EVENTS: Final = frozenset({ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT})
 MARKET_EVENTS: Final = frozenset({QUOTE_EVENT, "GatewayTrade", "GatewayDepth"})
@@ -38,16 +36,11 @@ UserModel = TradingAccountModel | OrderModel | PositionModel | HalfTradeModel
 """Stream payloads are parsed into the REST models (the ``GatewayUser*`` payload classes add no field), so an order
 from the stream and the same order from Order/search compare equal."""
 
-_MODELS: Final[dict[str, type[UserModel]]] = {
-    ACCOUNT_EVENT: TradingAccountModel,
-    ORDER_EVENT: OrderModel,
-    POSITION_EVENT: PositionModel,
-    TRADE_EVENT: HalfTradeModel,
-}
 USER_VALIDATORS: Final[Mapping[str, Callable[[dict[str, Any]], UserModel]]] = MappingProxyType({
-    target: model.model_validate for target, model in _MODELS.items()})
+    target: record.model_validate for target, record in USER_RECORDS.items()})  # type: ignore[misc]
 """User event target -> the function that validates one payload object into its record (raising
-``pydantic.ValidationError``): the mirror's hot path, compiled (:mod:`engine.protocol.records`)."""
+``pydantic.ValidationError``): compiled (:mod:`engine.protocol.records`), with pydantic's reading for what msgspec
+refuses."""
 
 
 @dataclass(frozen=True, slots=True)
