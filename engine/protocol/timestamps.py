@@ -65,8 +65,12 @@ def _parse_normalised(value: str) -> datetime:
 
 
 def format_timestamp(value: datetime) -> str:
-    """The Gateway's style: ``2025-07-18T21:00:01.268009+00:00``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    """The Gateway's style: ``2025-07-18T21:00:01.268009+00:00``. An instant whose UTC date is outside years 1-9999
+    (``0001-01-01T00:00:00+01:00`` reads fine but has no UTC date) keeps its own offset: written, never a crash."""
+    try:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    except OverflowError:
+        return value.isoformat(timespec="microseconds")
 
 
 Timestamp = Annotated[

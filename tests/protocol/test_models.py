@@ -78,3 +78,12 @@ def test_non_utc_datetimes_serialise_as_utc() -> None:
     trade = m.HalfTradeModel(id=1, account_id=1, contract_id="C", price=1.0, side=0, size=1, order_id=2,
                              creation_timestamp=datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=-6))))
     assert trade.wire()["creationTimestamp"] == "2026-01-01T18:00:00.000000+00:00"
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_an_instant_without_a_utc_date_is_written_in_its_own_offset_not_a_crash(text: str) -> None:
+    """Read fine, but its UTC date is outside years 1-9999: the mirror's snapshot (a periodic save) writes it anyway."""
+    order = m.OrderModel.model_validate({"id": 1, "accountId": 1, "contractId": "C", "creationTimestamp": text,
+                                         "status": 1, "type": 1, "side": 0, "size": 1})
+    written = order.wire()["creationTimestamp"]
+    assert m.parse_timestamp(written) == order.creation_timestamp
