@@ -295,14 +295,15 @@ def test_the_usual_gateway_shape_is_read_typed(cls: type[WireRecord], data: st.D
     (what the Gateway sends) takes the typed path: the refusals above are not the common case."""
     target = next(name for name, record in USER_RECORDS.items() if record is cls)
     wire = data.draw(wire_dicts(cls))
+    action = data.draw(st.integers(0, 2))
+    text = msgspec.json.encode({"type": 1, "target": target, "arguments": [{"action": action, "data": wire}]})
+    sent = msgspec.json.decode(text)["arguments"][0]["data"]  # as written: an infinite price is written as null
     try:
-        msgspec.convert(wire, cls, strict=True)
+        msgspec.convert(sent, cls, strict=True)
     except msgspec.ValidationError:
         strict = False
     else:
         strict = True
-    action = data.draw(st.integers(0, 2))
-    text = msgspec.json.encode({"type": 1, "target": target, "arguments": [{"action": action, "data": wire}]})
     assert assert_claim(text.decode()) is strict
 
 
