@@ -345,3 +345,19 @@ def test_fuzz_structured_objects(obj: dict[str, Any]) -> None:
     for fn in (decoder.decode_handshake_request, decoder.decode_handshake_response):
         with contextlib.suppress(ProtocolError):
             fn(record)
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["general", "typed"])
+@pytest.mark.parametrize("depth", [2_000, 20_000])
+def test_a_record_nested_too_deeply_is_a_protocol_error_not_a_crash(typed: bool, depth: int) -> None:
+    """msgspec's parser recurses per nesting level and raises RecursionError; the codec answers ProtocolError, as for
+    any malformed record, and the reader goes on with the next frame."""
+    from engine.protocol.user_events import read_user_event
+
+    reader = StreamReader("client", read_typed=read_user_event if typed else None)
+    reader.feed("{}\x1e")
+    nested = "[" * depth + "]" * depth
+    frame = '{"type":1,"target":"GatewayUserOrder","arguments":' + nested + "}\x1e"
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        reader.feed(frame)
+    assert reader.feed('{"type":6}\x1e') == [Ping()]
