@@ -206,9 +206,8 @@ def test_responses_nest_records_read_and_written_as_the_twin(
     for item, twin in zip(records, getattr(expected, key), strict=True):
         assert_identical(item, cls.from_lenient(twin))
     written = dumped(got.model_dump, mode="json", by_alias=True)
-    if written != "unwritable":
-        assert written[key] == typed_dump([item.wire() for item in records])
-        assert got.model_dump_json(by_alias=True) == expected.model_dump_json(by_alias=True)
+    assert written[key] == typed_dump([item.wire() for item in records])
+    assert got.model_dump_json(by_alias=True) == expected.model_dump_json(by_alias=True)
     for options in DUMPS:
         assert dumped(got.model_dump, **options) == dumped(expected.model_dump, **options), options
 
