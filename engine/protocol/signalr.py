@@ -287,6 +287,8 @@ def _load_object(record: str | bytes, what: str) -> dict[str, Any]:
         raise ProtocolError(f"{what} is not valid JSON ({exc}): {_preview(record)}") from None
     except RecursionError:  # msgspec's parser recurses per nesting level (orjson stopped at 1024 with its own error)
         raise ProtocolError(f"{what} is nested too deeply to read: {_preview(record)}") from None
+    except UnicodeEncodeError:  # a str holding a lone surrogate: msgspec encodes it to UTF-8 first (orjson refused it)
+        raise ProtocolError(f"{what} is not valid UTF-8 text (a lone surrogate): {_preview(record)}") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what} must be a JSON object, got {type(value).__name__}: {_preview(record)}")
     return value
@@ -695,5 +697,5 @@ def _server_events(complete: str, max_record_size: int, read_typed: TypedReader 
                 target, arguments = event.target, event.arguments
             events.append(_new_tuple(Invocation, (target, arguments, None, None, None)))
         return events
-    except (msgspec.DecodeError, RecursionError):  # the general path says what is wrong with the record
+    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the general path says what is wrong
         return None

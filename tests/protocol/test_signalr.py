@@ -361,3 +361,16 @@ def test_a_record_nested_too_deeply_is_a_protocol_error_not_a_crash(typed: bool,
     with pytest.raises(ProtocolError, match="nested too deeply"):
         reader.feed(frame)
     assert reader.feed('{"type":6}\x1e') == [Ping()]
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["general", "typed"])
+def test_a_text_frame_with_a_lone_surrogate_is_a_protocol_error_not_a_crash(typed: bool) -> None:
+    """msgspec encodes a str to UTF-8 before parsing it and raises UnicodeEncodeError on a lone surrogate (orjson
+    raised its JSONDecodeError); the codec answers ProtocolError, as for any malformed record, and reads on."""
+    from engine.protocol.user_events import read_user_event
+
+    reader = StreamReader("client", read_typed=read_user_event if typed else None)
+    reader.feed("{}\x1e")
+    with pytest.raises(ProtocolError, match="not valid UTF-8"):
+        reader.feed('{"type":1,"target":"GatewayUserOrder","arguments":["\ud800"]}\x1e')
+    assert reader.feed('{"type":6}\x1e') == [Ping()]
