@@ -537,15 +537,13 @@ class OrderManager:
 
     # ================================================================================================ stream
     def on_user_event(self, target: str, arguments: Sequence[Any]) -> None:
-        """Raw user-hub Invocation (``GatewayUserOrder`` / ``GatewayUserTrade``); other targets are ignored."""
-        from engine.state.payloads import Item, parse_user, unwrap
+        """Raw user-hub Invocation (``GatewayUserOrder`` / ``GatewayUserTrade``), its payload as dicts or as the user
+        hub's codec reads it (a :class:`~engine.protocol.user_events.StreamPayload`); other targets are ignored."""
+        from engine.state.payloads import parse_user_event
 
         if target not in ("GatewayUserOrder", "GatewayUserTrade"):
             return
-        for item in unwrap(arguments):
-            if not isinstance(item, Item):
-                continue
-            model = parse_user(target, item)
+        for model in parse_user_event(target, arguments):
             if isinstance(model, m.HalfTradeModel):
                 self.on_trade_event(model)
             elif isinstance(model, m.OrderModel):

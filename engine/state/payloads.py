@@ -26,7 +26,14 @@ from engine.protocol.models import (
     PositionModel,
     TradingAccountModel,
 )
-from engine.protocol.user_events import ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT, USER_RECORDS
+from engine.protocol.user_events import (
+    ACCOUNT_EVENT,
+    ORDER_EVENT,
+    POSITION_EVENT,
+    TRADE_EVENT,
+    USER_RECORDS,
+    StreamPayload,
+)
 
 QUOTE_EVENT: Final = "GatewayQuote"
 USER_EVENTS: Final = frozenset({ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT})
@@ -127,6 +134,22 @@ def parse_user(target: str, item: Item) -> UserModel | Malformed:
         return validate(item.data)
     except pydantic.ValidationError as exc:
         return Malformed(summarise(exc))
+
+
+def parse_user_event(target: str, arguments: Sequence[Any]) -> list[UserModel | Malformed]:
+    """Every payload of a user-hub Invocation as its record, or why one could not be read, whichever way the codec
+    delivered ``arguments``: one :class:`~engine.protocol.user_events.StreamPayload` (the user hub's usual shape, read
+    straight into its record) or dicts of any shape :func:`unwrap` reads. For consumers other than the mirror (which
+    inlines the same check on its hot path)."""
+    if type(arguments) is tuple and len(arguments) == 1 and type(arguments[0]) is StreamPayload:
+        record = arguments[0].data
+        expected = USER_RECORDS.get(target)
+        if expected is None:
+            return [Malformed(f"unknown user event {target!r}")]
+        if type(record) is not expected:
+            return [Malformed(f"payload is a {type(record).__name__}, not a {expected.__name__}")]
+        return [record]  # type: ignore[list-item]  # checked above: exactly the target's record
+    return [parse_user(target, item) if isinstance(item, Item) else item for item in unwrap(arguments)]
 
 
 def parse_quote(arguments: Sequence[Any]) -> tuple[str, dict[str, Any]] | Malformed:

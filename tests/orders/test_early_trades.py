@@ -12,6 +12,8 @@ from trio.testing import MockClock
 from engine.orders import ResultKind
 from engine.protocol import models as m
 from engine.protocol.enums import OrderSide
+from engine.protocol.signalr import Invocation, StreamReader, encode
+from engine.protocol.user_events import StreamPayload, read_user_event
 from tests.orders.harness import ACCOUNT, CONTRACT, Harness, market, order_harness
 
 
@@ -67,3 +69,29 @@ async def test_held_trades_are_dropped_after_the_time_bound(autojump_clock: Mock
             h.manager.on_trade_event(foreign_trade(4))
             assert h.manager.early_trades_held == 1  # the three older ones are gone
             nursery.cancel_scope.cancel()
+
+
+async def test_a_trade_the_user_hub_codec_read_into_a_record_reaches_the_manager(autojump_clock: MockClock) -> None:
+    """``on_user_event`` takes raw hub arguments: from ``user_hub()`` those are a StreamPayload holding the record
+    (engine.protocol.user_events), not dicts. Such a trade, arriving before Order/place answers, is held and replayed
+    on adoption exactly as the same trade as dicts is (it was dropped as 'expected an object, got StreamPayload')."""
+    async with order_harness(stream=False) as h:
+        place = h.client.place_order
+        reader = StreamReader("client", read_typed=read_user_event)
+        reader.feed("{}\x1e")
+
+        async def trade_first(request: m.PlaceOrderRequest, *, enforcement: bool = False) -> Any:
+            outcome = await place(request, enforcement=enforcement)
+            for trade in sim_trades(h):  # the stream is faster than the answer
+                frame = encode(Invocation("GatewayUserTrade", ({"action": 0, "data": trade.wire()},)))
+                (event,) = reader.feed(frame)
+                assert isinstance(event, Invocation) and type(event.arguments[0]) is StreamPayload
+                h.manager.on_user_event(event.target, event.arguments)
+            assert h.manager.early_trades_held == 1
+            return outcome
+
+        h.client.place_order = trade_first  # type: ignore[method-assign]
+        result = await h.manager.place(market(1))
+        assert result.kind is ResultKind.ACCEPTED and h.manager.early_trades_held == 0
+        tracked = h.manager.tracked_by_order_id(result.order_id or 0)
+        assert tracked is not None and tracked.lifecycle.filled_quantity == 1
