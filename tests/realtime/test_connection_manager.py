@@ -62,6 +62,19 @@ def _user(tokens: SimTokens, connector: MemoryConnector, send: trio.MemorySendCh
                       listeners=[recorder] if recorder is not None else [], **kwargs)
 
 
+async def _subscribed_user(nursery: trio.Nursery, tokens: SimTokens, connector: MemoryConnector, capacity: int) \
+        -> tuple[HubManager, trio.MemoryReceiveChannel[HubEvents]]:
+    """A user hub watching ACCOUNT, connected and its subscriptions replayed, and the receive side of its sink
+    (``capacity`` frames): the preamble of the event tests."""
+    send, receive = trio.open_memory_channel[HubEvents](capacity)
+    manager = _user(tokens, connector, send)
+    manager.set_accounts([ACCOUNT])
+    await start(nursery, manager)
+    await manager.wait_connected()
+    await trio.sleep(0.1)
+    return manager, receive
+
+
 def _order(order_id: int, account_id: int = ACCOUNT) -> BusEvent:
     return BusEvent("user", "GatewayUserOrder", ({"action": 1, "data": order_data(order_id, account_id)},),
                     account_id=account_id)
@@ -605,12 +618,7 @@ async def test_writes_are_serialized(nursery, app, gateway, tokens, connector, a
 
 async def test_a_message_over_one_mib_arrives_intact(nursery, app, gateway, tokens, connector,
                                                      autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvents](100)
-    manager = _user(tokens, connector, send)
-    manager.set_accounts([ACCOUNT])
-    await start(nursery, manager)
-    await manager.wait_connected()
-    await trio.sleep(0.1)
+    manager, receive = await _subscribed_user(nursery, tokens, connector, 100)
     big = "x" * (3 * 1024 * 1024 // 2)
     gateway.bus.publish(BusEvent("user", "GatewayUserOrder", ({"action": 1, "data": order_data(1, customTag=big)},),
                                  account_id=ACCOUNT))
@@ -627,12 +635,7 @@ async def test_the_events_of_one_frame_reach_the_sink_as_one_batch_in_order(nurs
                                                                              autojump_clock) -> None:
     """The server writes what it has queued as one frame; the sink gets that frame's events as ONE item, in order,
     stamped with the generation and the time the frame was read."""
-    send, receive = trio.open_memory_channel[HubEvents](100)
-    manager = _user(tokens, connector, send)
-    manager.set_accounts([ACCOUNT])
-    await start(nursery, manager)
-    await manager.wait_connected()
-    await trio.sleep(0.1)
+    manager, receive = await _subscribed_user(nursery, tokens, connector, 100)
     for order_id in range(1, 9):
         gateway.bus.publish(_order(order_id))
     with trio.fail_after(60):
@@ -645,12 +648,7 @@ async def test_the_events_of_one_frame_reach_the_sink_as_one_batch_in_order(nurs
 
 async def test_duplicate_and_dropped_events_are_passed_on_faithfully_in_order(nursery, app, gateway, tokens,
                                                                               connector, autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvents](1000)
-    manager = _user(tokens, connector, send)
-    manager.set_accounts([ACCOUNT])
-    await start(nursery, manager)
-    await manager.wait_connected()
-    await trio.sleep(0.1)
+    _, receive = await _subscribed_user(nursery, tokens, connector, 1000)
     for order_id in range(1, 21):
         if order_id == 5:
             gateway.faults.arm(DUPLICATE_EVENTS)
@@ -666,12 +664,7 @@ async def test_duplicate_and_dropped_events_are_passed_on_faithfully_in_order(nu
 
 async def test_user_events_are_never_dropped_under_a_slow_consumer(nursery, app, gateway, tokens, connector,
                                                                    autojump_clock) -> None:
-    send, receive = trio.open_memory_channel[HubEvents](4)  # a small sink: back-pressure, not loss
-    manager = _user(tokens, connector, send)
-    manager.set_accounts([ACCOUNT])
-    await start(nursery, manager)
-    await manager.wait_connected()
-    await trio.sleep(0.1)
+    _, receive = await _subscribed_user(nursery, tokens, connector, 4)  # a small sink: back-pressure, not loss
     for order_id in range(500):
         gateway.bus.publish(_order(order_id))
     received = []
