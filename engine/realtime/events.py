@@ -28,7 +28,9 @@ LOGOUT_TARGET: Final = "GatewayLogout"
 
 
 class HubEvent(NamedTuple):
-    """One server-to-client invocation, exactly as received (``arguments`` unchanged: the mirror unwraps them).
+    """One server-to-client invocation, exactly as the codec read it (``arguments`` unchanged: the mirror unwraps them;
+    dicts, or on the user hub one :class:`~engine.protocol.user_events.StreamPayload` holding the record, see
+    :func:`user_hub`'s ``read_typed``).
 
     A named tuple: one is built per event on the hot path, where a frozen dataclass's construction costs several
     times as much (see :class:`engine.protocol.signalr.Invocation`)."""
