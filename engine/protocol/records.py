@@ -128,6 +128,8 @@ def _as_twin(value: WireRecord) -> pydantic.BaseModel:
 
 
 R = TypeVar("R", bound=WireRecord)
+_TWIN_TIMESTAMPS: dict[Any, Any] = {AwareDatetime: Timestamp, AwareDatetime | None: Timestamp | None}
+"""A record's timestamp annotation -> its twin's (read by :func:`~engine.protocol.timestamps.parse_timestamp`)."""
 
 
 def record(cls: type[R]) -> type[R]:
@@ -136,25 +138,13 @@ def record(cls: type[R]) -> type[R]:
     hints = get_type_hints(cls, include_extras=True)
     fields = msgspec.structs.fields(cls)
     cls.__wire_names__ = {f.name: f.encode_name for f in fields}
-    cls.__timestamp_keys__ = tuple(f.encode_name for f in fields if _is_timestamp(hints[f.name]))
+    cls.__timestamp_keys__ = tuple(f.encode_name for f in fields if hints[f.name] in _TWIN_TIMESTAMPS)
     twin_fields: dict[str, Any] = {}
     for f in fields:
-        annotation = _twin_annotation(hints[f.name])
+        annotation = _TWIN_TIMESTAMPS.get(hints[f.name], hints[f.name])
         twin_fields[f.name] = (annotation, ...) if f.required else (annotation, f.default)
     cls.__lenient__ = pydantic.create_model(cls.__name__, __config__=_TWIN_CONFIG, **twin_fields)
     return cls
-
-
-def _is_timestamp(annotation: Any) -> bool:
-    return bool(annotation == AwareDatetime or annotation == AwareDatetime | None)
-
-
-def _twin_annotation(annotation: Any) -> Any:
-    if annotation == AwareDatetime:
-        return Timestamp
-    if annotation == AwareDatetime | None:
-        return Timestamp | None
-    return annotation
 
 
 @record
