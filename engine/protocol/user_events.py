@@ -3,7 +3,7 @@
 Why: every user-hub event carries one of the four Gateway entities. Parsing its record into dicts and then reading
 the dicts into a record (:meth:`~engine.protocol.records.WireRecord.model_validate`) built the same payload twice;
 msgspec reads the JSON text into the record in one pass. In process, the engine's whole event path (codec, hand-off,
-mirror) went from ~45k to ~30k instructions per event.
+mirror) went from ~45k to ~34k instructions per event (callgrind, one-off).
 
 Only the usual shape is read this way: a record ``{"type": 1, "target": <one of the four>, "arguments": [{"action":
 ..., "data": {...}}]}`` with nothing else in it, whose ``data`` its record accepts. The Invocation then carries one
