@@ -4,8 +4,10 @@ held ones are dropped after the time bound."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 import trio
 from trio.testing import MockClock
 
@@ -27,14 +29,37 @@ def sim_trades(h: Harness) -> list[m.HalfTradeModel]:
     return [m.HalfTradeModel.model_validate(t) for t in h.gateway.snapshot()["trades"]]
 
 
-async def test_a_trade_arriving_before_the_place_answer_is_replayed_on_adoption(autojump_clock: MockClock) -> None:
+def _as_record(h: Harness, trade: m.HalfTradeModel) -> None:
+    assert h.manager.on_trade_event(trade) is False
+
+
+def _as_hub_dicts(h: Harness, trade: m.HalfTradeModel) -> None:
+    h.manager.on_user_event("GatewayUserTrade", ({"action": 0, "data": trade.wire()},))
+
+
+def _as_typed_hub_payload(h: Harness, trade: m.HalfTradeModel) -> None:
+    """As ``user_hub()`` delivers it: the codec read the frame straight into a StreamPayload holding the record
+    (engine.protocol.user_events); it was once dropped as 'expected an object, got StreamPayload'."""
+    reader = StreamReader("client", read_typed=read_user_event)
+    reader.feed("{}\x1e")
+    (event,) = reader.feed(encode(Invocation("GatewayUserTrade", ({"action": 0, "data": trade.wire()},))))
+    assert isinstance(event, Invocation) and type(event.arguments[0]) is StreamPayload
+    h.manager.on_user_event(event.target, event.arguments)
+
+
+@pytest.mark.parametrize("deliver", [_as_record, _as_hub_dicts, _as_typed_hub_payload],
+                         ids=["record", "hub-dicts", "hub-typed"])
+async def test_a_trade_arriving_before_the_place_answer_is_replayed_on_adoption(
+        deliver: Callable[[Harness, m.HalfTradeModel], None], autojump_clock: MockClock) -> None:
+    """However the trade reaches the manager (a record from the mirror, or raw hub arguments as dicts or as the
+    user hub's typed payload), one that arrives before Order/place answers is held and replayed on adoption."""
     async with order_harness(stream=False) as h:
         place = h.client.place_order
 
         async def trade_first(request: m.PlaceOrderRequest, *, enforcement: bool = False) -> Any:
             outcome = await place(request, enforcement=enforcement)
             for trade in sim_trades(h):  # the stream is faster than the answer
-                assert h.manager.on_trade_event(trade) is False
+                deliver(h, trade)
             assert h.manager.early_trades_held == 1
             return outcome
 
@@ -69,29 +94,3 @@ async def test_held_trades_are_dropped_after_the_time_bound(autojump_clock: Mock
             h.manager.on_trade_event(foreign_trade(4))
             assert h.manager.early_trades_held == 1  # the three older ones are gone
             nursery.cancel_scope.cancel()
-
-
-async def test_a_trade_the_user_hub_codec_read_into_a_record_reaches_the_manager(autojump_clock: MockClock) -> None:
-    """``on_user_event`` takes raw hub arguments: from ``user_hub()`` those are a StreamPayload holding the record
-    (engine.protocol.user_events), not dicts. Such a trade, arriving before Order/place answers, is held and replayed
-    on adoption exactly as the same trade as dicts is (it was dropped as 'expected an object, got StreamPayload')."""
-    async with order_harness(stream=False) as h:
-        place = h.client.place_order
-        reader = StreamReader("client", read_typed=read_user_event)
-        reader.feed("{}\x1e")
-
-        async def trade_first(request: m.PlaceOrderRequest, *, enforcement: bool = False) -> Any:
-            outcome = await place(request, enforcement=enforcement)
-            for trade in sim_trades(h):  # the stream is faster than the answer
-                frame = encode(Invocation("GatewayUserTrade", ({"action": 0, "data": trade.wire()},)))
-                (event,) = reader.feed(frame)
-                assert isinstance(event, Invocation) and type(event.arguments[0]) is StreamPayload
-                h.manager.on_user_event(event.target, event.arguments)
-            assert h.manager.early_trades_held == 1
-            return outcome
-
-        h.client.place_order = trade_first  # type: ignore[method-assign]
-        result = await h.manager.place(market(1))
-        assert result.kind is ResultKind.ACCEPTED and h.manager.early_trades_held == 0
-        tracked = h.manager.tracked_by_order_id(result.order_id or 0)
-        assert tracked is not None and tracked.lifecycle.filled_quantity == 1
